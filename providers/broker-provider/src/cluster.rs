@@ -38,7 +38,12 @@ impl FromStr for ClusterName {
     type Err = InvalidClusterName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| Err(InvalidClusterName { name: s.to_owned(), reason });
+        let fail = |reason| {
+            Err(InvalidClusterName {
+                name: s.to_owned(),
+                reason,
+            })
+        };
         if s.is_empty() {
             return fail("it is empty");
         }
@@ -51,7 +56,10 @@ impl FromStr for ClusterName {
         if s.ends_with('-') {
             return fail("it must not end with `-`");
         }
-        if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             return fail("only lower-case letters, digits and `-` are allowed");
         }
         Ok(Self(s.to_owned()))

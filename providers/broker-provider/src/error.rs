@@ -140,9 +140,7 @@ impl ProviderError {
             Self::Capacity { .. } => Some(FailoverScope::Zone),
             Self::Quota { scope, .. } => Some(*scope),
             Self::Auth { .. } => Some(FailoverScope::Cloud),
-            Self::NotFound { .. } | Self::Transient { .. } | Self::Invalid { .. } | Self::Other { .. } => {
-                None
-            }
+            Self::NotFound { .. } | Self::Transient { .. } | Self::Invalid { .. } | Self::Other { .. } => None,
         }
     }
 
@@ -167,7 +165,10 @@ mod tests {
     fn capacity() -> ProviderError {
         ProviderError::Capacity {
             cloud: Cloud::Aws,
-            location: Location { region: "us-east-1".into(), zone: Some("use1-az1".into()) },
+            location: Location {
+                region: "us-east-1".into(),
+                zone: Some("use1-az1".into()),
+            },
             instance_type: "p4d.24xlarge".into(),
             message: "InsufficientInstanceCapacity".into(),
         }
@@ -184,7 +185,10 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(quota.failover(), Some(FailoverScope::Cloud));
-        let invalid = ProviderError::Invalid { cloud: Cloud::Gcp, message: "bad".into() };
+        let invalid = ProviderError::Invalid {
+            cloud: Cloud::Gcp,
+            message: "bad".into(),
+        };
         assert_eq!(invalid.failover(), None);
     }
 

@@ -12,8 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::{
-    Cloud, ClusterName, FailoverScope, LaunchSpec, Node, NodeState, Provider, ProviderError,
-    Readiness, Teardown,
+    Cloud, ClusterName, FailoverScope, LaunchSpec, Node, NodeState, Provider, ProviderError, Readiness, Teardown,
 };
 
 /// A failure to inject.
@@ -45,12 +44,17 @@ pub struct FakeProvider {
 impl FakeProvider {
     /// An empty fake answering as `cloud`.
     pub fn new(cloud: Cloud) -> Self {
-        Self { cloud, state: Mutex::new(State::default()) }
+        Self {
+            cloud,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// Makes every launch in `region` (or only in `zone` of it) fail with `fault`.
     pub fn fail(&self, region: &str, zone: Option<&str>, fault: Fault) {
-        self.lock().faults.push((region.to_owned(), zone.map(str::to_owned), fault));
+        self.lock()
+            .faults
+            .push((region.to_owned(), zone.map(str::to_owned), fault));
     }
 
     /// Every launch call received, in order, including failed ones.
@@ -87,7 +91,9 @@ impl Provider for FakeProvider {
     }
 
     async fn check(&self) -> Result<Readiness, ProviderError> {
-        Ok(Readiness { identity: "fake".into() })
+        Ok(Readiness {
+            identity: "fake".into(),
+        })
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Vec<Node>, ProviderError> {
@@ -129,7 +135,11 @@ impl Provider for FakeProvider {
             });
         }
         state.by_token.insert(spec.token.0.clone(), nodes.clone());
-        state.clusters.entry(spec.cluster.clone()).or_default().extend(nodes.iter().cloned());
+        state
+            .clusters
+            .entry(spec.cluster.clone())
+            .or_default()
+            .extend(nodes.iter().cloned());
         Ok(nodes)
     }
 
@@ -139,9 +149,7 @@ impl Provider for FakeProvider {
 
     async fn terminate(&self, cluster: &ClusterName) -> Result<Teardown, ProviderError> {
         match self.lock().clusters.remove(cluster) {
-            Some(nodes) if !nodes.is_empty() => {
-                Ok(Teardown::Terminated(nodes.into_iter().map(|n| n.id).collect()))
-            }
+            Some(nodes) if !nodes.is_empty() => Ok(Teardown::Terminated(nodes.into_iter().map(|n| n.id).collect())),
             _ => Ok(Teardown::AlreadyGone),
         }
     }
@@ -165,7 +173,10 @@ mod tests {
             memory_gib: None,
             price: Some(1.0),
             spot_price: None,
-            location: Location { region: "us-east-1".into(), zone: Some(zone.to_owned().into()) },
+            location: Location {
+                region: "us-east-1".into(),
+                zone: Some(zone.to_owned().into()),
+            },
             arch: crate::Arch::X86_64,
         };
         LaunchSpec::new("c1".parse().unwrap(), LaunchToken(token.into()), &offer, 2, false)
