@@ -1,0 +1,138 @@
+//! `broker launch`: plan a task file; with `--dry-run`, show the plan and stop.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use broker_provider::{Candidate, Cloud};
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::cli::{LaunchArgs, OverrideArgs};
+use crate::commands::{ExitStatus, UserError};
+use crate::output::json::CandidateJson;
+use crate::output::{self, table};
+use crate::task::{Overrides, Task};
+use crate::vocabulary::Vocabulary;
+use crate::{env, optimizer};
+
+/// Clouds a real launch may use: a provider is compiled in and its credentials work.
+///
+/// No provider is compiled in yet, so the set is empty and every candidate of a dry run shows
+/// as not enabled; each provider crate adds its cloud here once `check` passes.
+fn enabled_clouds() -> BTreeSet<Cloud> {
+    BTreeSet::new()
+}
+
+pub(super) fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(price) = args.max_price
+        && !(price.is_finite() && price > 0.0)
+    {
+        return Err(UserError::new(format!(
+            "`--max-price` must be a positive number of USD per hour, got `{price}`"
+        ))
+        .into());
+    }
+    let catalog = Catalog::load(env::user_catalog_dir().as_deref(), &[])?;
+    let vocab = Vocabulary::from_offers(&catalog.offers);
+    let task = load_task(args, &vocab)?;
+    let request = task.request(args.max_price);
+    let plan = optimizer::rank(&request, &catalog.offers)?;
+    let enabled = enabled_clouds();
+
+    if !args.dry_run {
+        return Err(
+            UserError::new("real launches are not available in this build: no cloud provider is compiled in")
+                .with_hint(format!(
+                    "`broker launch {} --dry-run` shows the plan",
+                    args.file.display()
+                ))
+                .into(),
+        );
+    }
+    print_plan(args, &task, &plan, &enabled);
+    Ok(ExitStatus::Success)
+}
+
+fn load_task(args: &LaunchArgs, vocab: &Vocabulary) -> anyhow::Result<Task> {
+    let bytes = fs_err::read(&args.file).map_err(|e| {
+        UserError::new(format!("cannot read task file: {e}"))
+            .with_hint("give the path of a task YAML, e.g. `examples/hello.yaml`")
+    })?;
+    let overrides = overrides(&args.overrides);
+    // `--env` must be known while parsing: it supplies `envs` the file leaves null.
+    let mut task = overrides.parse_task(&args.file, &bytes, vocab)?;
+    overrides
+        .apply(&mut task, vocab)
+        .context("applying command-line overrides")?;
+    Ok(task)
+}
+
+fn overrides(args: &OverrideArgs) -> Overrides {
+    Overrides {
+        gpus: args.gpus.clone(),
+        cloud: args.cloud.clone(),
+        region: args.region.clone(),
+        zone: args.zone.clone(),
+        use_spot: match (args.use_spot, args.no_use_spot) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        num_nodes: args.num_nodes.clone(),
+        cpus: args.cpus.clone(),
+        memory: args.memory.clone(),
+        instance_type: args.instance_type.clone(),
+        envs: args.envs.clone(),
+    }
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    task: Option<&'a str>,
+    num_nodes: u32,
+    chosen: Option<CandidateJson<'a>>,
+    candidates: Vec<CandidateJson<'a>>,
+}
+
+fn print_plan(args: &LaunchArgs, task: &Task, plan: &[Candidate], enabled: &BTreeSet<Cloud>) {
+    let is_enabled = |cloud: Cloud| enabled.contains(&cloud);
+    if args.json {
+        let json = PlanJson {
+            task: task.name.as_deref(),
+            num_nodes: task.num_nodes,
+            chosen: plan.first().map(|c| CandidateJson::new(c, is_enabled(c.offer.cloud))),
+            candidates: plan
+                .iter()
+                .map(|c| CandidateJson::new(c, is_enabled(c.offer.cloud)))
+                .collect(),
+        };
+        output::data(&output::json::to_string(&json));
+        return;
+    }
+    if let Some(first) = plan.first() {
+        let o = &first.offer;
+        output::data(&format!(
+            "chosen: {} {} in {} ({}, {} node{}) at {}/h",
+            o.cloud,
+            o.instance_type,
+            o.location,
+            if first.spot { "spot" } else { "on-demand" },
+            first.nodes,
+            if first.nodes == 1 { "" } else { "s" },
+            crate::format::usd(first.hourly_total),
+        ));
+    }
+    let shown: Vec<&Candidate> = plan.iter().take(args.show.max(1)).collect();
+    output::data(&table::render_plan(&shown, is_enabled));
+    if plan.len() > shown.len() {
+        output::data(&format!(
+            "... and {} more candidates (`--json` lists all)",
+            plan.len() - shown.len()
+        ));
+    }
+    if !plan.iter().any(|c| is_enabled(c.offer.cloud)) {
+        output::message(
+            "note: no cloud in this plan is enabled yet; a real launch needs working credentials (`broker check`)",
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! One function per command, and the mapping from outcomes to exit codes.
+
+mod catalog;
+mod cost;
+mod launch;
+
+use crate::cli::{Cli, Command};
+use crate::diagnostics;
+
+/// How broker ends; the numbers are documented in the README and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: it worked.
+    Success,
+    /// 2: bad input (arguments, task file, unknown names).
+    UserError,
+    /// 3: no offer in the catalogs satisfies the request.
+    NoOffer,
+    /// 4: broker or a cloud failed.
+    Failure,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::UserError => 2,
+            Self::NoOffer => 3,
+            Self::Failure => 4,
+        }
+    }
+}
+
+/// A failure the user can fix by changing what they asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UserError {
+    /// One line saying what is wrong.
+    pub message: String,
+    /// How to fix it, if there is more to say.
+    pub hint: Option<String>,
+}
+
+impl UserError {
+    /// An error without a hint.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint line.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Runs a parsed command line, printing any error, and says how to exit.
+pub fn run(cli: Cli) -> ExitStatus {
+    let result = match cli.command {
+        Command::Cost(args) => cost::run(&args),
+        Command::Launch(args) => launch::run(&args),
+        Command::Catalog(command) => catalog::run(command),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => diagnostics::report(&err),
+    }
+}

@@ -1,0 +1,143 @@
+//! Price and plan tables. Pure functions from data to text, so tests snapshot them directly.
+
+use std::collections::BTreeMap;
+
+use broker_provider::{Candidate, Cloud, Offer};
+use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyle, presets};
+
+use crate::format::{number, usd};
+
+/// Columns aligned by spaces with one rule under the header: compact enough for long plans.
+const STYLE: TableStyle = presets::NOTHING.header_separator(LineStyle::none().fill('─').junction('─'));
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(header.iter().copied());
+    table
+}
+
+fn right_align(table: &mut Table, columns: &[usize]) {
+    for &i in columns {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn opt(value: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    value.map_or_else(|| "-".to_owned(), f)
+}
+
+/// `broker cost A100:8`: one row per candidate, cheapest first.
+pub fn render_cost_table(candidates: &[&Candidate]) -> String {
+    let mut table = new_table(&[
+        "GPU",
+        "COUNT",
+        "CLOUD",
+        "INSTANCE TYPE",
+        "VCPUS",
+        "MEMORY",
+        "$/H",
+        "SPOT $/H",
+        "$/GPU-H",
+        "REGION",
+    ]);
+    for c in candidates {
+        let o = &c.offer;
+        let (gpu, count) = match &o.accelerator {
+            Some(a) => (a.name.to_string(), number(a.count)),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let per_gpu = o
+            .accelerator
+            .as_ref()
+            .filter(|a| a.count > 0.0)
+            .map(|a| c.hourly_per_node() / a.count);
+        table.add_row(vec![
+            gpu,
+            count,
+            o.cloud.to_string(),
+            o.instance_type.to_string(),
+            opt(o.vcpus, number),
+            opt(o.memory_gib, |m| format!("{} GiB", number(m))),
+            opt(o.price, usd),
+            opt(o.spot_price, usd),
+            opt(per_gpu, usd),
+            o.location.region.to_string(),
+        ]);
+    }
+    right_align(&mut table, &[1, 4, 5, 6, 7, 8]);
+    table.to_string()
+}
+
+/// `broker cost` with no accelerator: the cheapest price per GPU-hour of every accelerator on
+/// every cloud, whatever the count per instance.
+pub fn render_accelerator_summary(offers: &[&Offer], spot: bool) -> String {
+    let mut best: BTreeMap<String, BTreeMap<Cloud, f64>> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for o in offers {
+        let Some(acc) = o.accelerator.as_ref().filter(|a| a.count > 0.0) else {
+            continue;
+        };
+        let Some(price) = o.price_for(spot) else { continue };
+        let key = acc.name.to_lowercase();
+        names.entry(key.clone()).or_insert_with(|| acc.name.to_string());
+        let cheapest = best.entry(key).or_default().entry(o.cloud).or_insert(f64::INFINITY);
+        *cheapest = cheapest.min(price / acc.count);
+    }
+    let mut clouds: Vec<Cloud> = best.values().flat_map(|m| m.keys().copied()).collect();
+    clouds.sort();
+    clouds.dedup();
+    let mut header = vec!["GPU".to_owned()];
+    header.extend(clouds.iter().map(|c| format!("{c} $/GPU-H")));
+    let mut table = new_table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+    for (key, per_cloud) in &best {
+        let mut row = vec![names.get(key).cloned().unwrap_or_default()];
+        row.extend(clouds.iter().map(|c| opt(per_cloud.get(c).copied(), usd)));
+        table.add_row(row);
+    }
+    right_align(&mut table, &(1..=clouds.len()).collect::<Vec<_>>());
+    table.to_string()
+}
+
+/// `broker launch --dry-run`: the plan, first to try at the top.
+pub fn render_plan(candidates: &[&Candidate], enabled: impl Fn(Cloud) -> bool) -> String {
+    let mut table = new_table(&[
+        "#",
+        "CLOUD",
+        "INSTANCE TYPE",
+        "GPU",
+        "VCPUS",
+        "MEMORY",
+        "REGION",
+        "ZONE",
+        "MARKET",
+        "NODES",
+        "$/H TOTAL",
+        "ENABLED",
+    ]);
+    for c in candidates {
+        let o = &c.offer;
+        table.add_row(vec![
+            c.rank.to_string(),
+            o.cloud.to_string(),
+            o.instance_type.to_string(),
+            o.accelerator
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |a| format!("{}:{}", a.name, number(a.count))),
+            opt(o.vcpus, number),
+            opt(o.memory_gib, |m| format!("{} GiB", number(m))),
+            o.location.region.to_string(),
+            o.location.zone.as_deref().unwrap_or("-").to_owned(),
+            if c.spot { "spot" } else { "on-demand" }.to_owned(),
+            c.nodes.to_string(),
+            usd(c.hourly_total),
+            if enabled(o.cloud) { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    right_align(&mut table, &[0, 4, 5, 9, 10]);
+    table.to_string()
+}
