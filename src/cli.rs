@@ -156,6 +156,10 @@ pub enum CatalogCommand {
         /// Where to write broker's tables.
         #[arg(value_name = "OUT")]
         dest: PathBuf,
+        /// The day the source was fetched (`YYYY-MM-DD`); dates every table, so price tables
+        /// show how old the data is. Defaults to the dates known for broker's shipped copy.
+        #[arg(long, value_name = "DATE")]
+        snapshot_date: Option<String>,
     },
     /// List the catalogs in use: where each comes from, its date and size.
     Show,

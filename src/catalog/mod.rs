@@ -141,18 +141,19 @@ pub fn age_line(tables: &[&TableInfo], today: Date) -> String {
     let parts: Vec<String> = tables
         .iter()
         .map(|t| {
-            let when = match t.snapshot {
-                Some(date) => {
-                    let days = date.days_until(today);
-                    format!("{date} ({days} day{} old)", if days == 1 { "" } else { "s" })
-                }
-                None => "undated".to_owned(),
-            };
             let origin = match &t.origin {
                 Origin::Embedded => "",
                 Origin::User(_) => ", user copy",
             };
-            format!("{} {when}{origin}", t.cloud)
+            match t.snapshot {
+                Some(date) => {
+                    let days = date.days_until(today);
+                    let plural = if days == 1 { "" } else { "s" };
+                    format!("{} {date} ({days} day{plural} old{origin})", t.cloud)
+                }
+                None if origin.is_empty() => format!("{} (undated)", t.cloud),
+                None => format!("{} (undated{origin})", t.cloud),
+            }
         })
         .collect();
     format!("prices from catalogs of {}", parts.join(", "))

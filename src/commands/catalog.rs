@@ -4,13 +4,26 @@ use anyhow::Context as _;
 
 use crate::catalog::{self, Catalog, Origin};
 use crate::cli::CatalogCommand;
-use crate::commands::ExitStatus;
+use crate::commands::{ExitStatus, UserError};
+use crate::date::Date;
 use crate::{env, output};
 
 pub(super) fn run(command: CatalogCommand) -> anyhow::Result<ExitStatus> {
     match command {
-        CatalogCommand::Import { source, dest } => {
-            let report = catalog::import::import_skypilot(&source, &dest)
+        CatalogCommand::Import {
+            source,
+            dest,
+            snapshot_date,
+        } => {
+            if let Some(date) = &snapshot_date
+                && Date::parse(date).is_none()
+            {
+                return Err(UserError::new(format!(
+                    "`--snapshot-date` must be a date like 2026-11-29, got `{date}`"
+                ))
+                .into());
+            }
+            let report = catalog::import::import_skypilot(&source, &dest, snapshot_date.as_deref())
                 .with_context(|| format!("importing SkyPilot catalogs from `{}`", source.display()))?;
             output::data(&report.to_string());
             Ok(ExitStatus::Success)

@@ -6,6 +6,7 @@
 // Helpers outside `#[test]` functions fail the test on setup errors, which is what we want.
 #![allow(clippy::unwrap_used)]
 
+mod catalog;
 mod common;
 mod cost;
 mod launch;

@@ -13,8 +13,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Broker's header; must match `catalog::table::HEADER`.
-const HEADER: &str = "instance_type,accelerator,accelerator_count,vcpus,memory_gib,price,spot_price,region,zone,arch";
+use super::HEADER;
 
 /// Snapshot date and provenance of the catalogs converted for the embedded copy.
 ///
@@ -44,6 +43,12 @@ const SNAPSHOTS: &[(&str, &str, &str)] = &[
 /// Why the import stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The source directory holds no `<cloud>/vms.csv` at all.
+    #[error("no `<cloud>/vms.csv` under `{}`; expected a SkyPilot v8 catalog directory", dir.display())]
+    NoTables {
+        /// The directory given.
+        dir: PathBuf,
+    },
     /// A file or directory could not be read or written.
     #[error("cannot access `{}`", path.display())]
     Io {
@@ -203,7 +208,10 @@ impl fmt::Display for ImportReport {
 ///
 /// Fails on the first unreadable directory or file, malformed CSV, source file lacking a needed
 /// column, or unwritable output; tables already written by then stay written.
-pub fn import_skypilot(src: &Path, dst: &Path) -> Result<ImportReport, ImportError> {
+///
+/// `snapshot` dates every table (`YYYY-MM-DD`, the day the source was fetched); without it the
+/// dates known for the copy shipped with broker are used.
+pub fn import_skypilot(src: &Path, dst: &Path, snapshot: Option<&str>) -> Result<ImportReport, ImportError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImportError::Io { path, source }
@@ -217,6 +225,9 @@ pub fn import_skypilot(src: &Path, dst: &Path) -> Result<ImportReport, ImportErr
         }
     }
     clouds.sort();
+    if clouds.is_empty() {
+        return Err(ImportError::NoTables { dir: src.to_path_buf() });
+    }
 
     let mut report = ImportReport::default();
     let mut index = String::from("cloud,snapshot_date,source\n");
@@ -229,6 +240,7 @@ pub fn import_skypilot(src: &Path, dst: &Path) -> Result<ImportReport, ImportErr
             .iter()
             .find(|(name, _, _)| *name == cloud)
             .map_or(("", "skypilot-catalog v8"), |(_, date, source)| (*date, *source));
+        let date = snapshot.unwrap_or(date);
         // Writing to a String cannot fail.
         let _ = writeln!(index, "{},{date},{source}", token(&cloud));
         report.clouds.push(cloud_report);
@@ -569,7 +581,7 @@ mod tests {
             fs::create_dir_all(&folder).unwrap();
             fs::write(folder.join("vms.csv"), text).unwrap();
         }
-        let report = import_skypilot(&dir.path().join("src"), &dir.path().join("dst")).unwrap();
+        let report = import_skypilot(&dir.path().join("src"), &dir.path().join("dst"), None).unwrap();
         (dir, report)
     }
 
@@ -743,7 +755,7 @@ mod tests {
             "InstanceType,Price\nm6i.large,0.1\n",
         )
         .unwrap();
-        let err = import_skypilot(&dir.path().join("src"), &dir.path().join("dst")).unwrap_err();
+        let err = import_skypilot(&dir.path().join("src"), &dir.path().join("dst"), None).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -765,7 +777,7 @@ mod tests {
                     m6i.large,,,2,8,0.1,,us-east-1\n\
                     m6i.xlarge,,,4\n";
         fs::write(dir.path().join("src/aws/vms.csv"), text).unwrap();
-        let err = import_skypilot(&dir.path().join("src"), &dir.path().join("dst")).unwrap_err();
+        let err = import_skypilot(&dir.path().join("src"), &dir.path().join("dst"), None).unwrap_err();
         assert!(matches!(err, ImportError::Csv { line: 3, .. }), "{err:?}");
     }
 
