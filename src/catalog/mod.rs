@@ -66,6 +66,20 @@ impl Catalog {
     /// Loads the tables of `clouds` (all clouds when empty): the embedded copy, unless
     /// `user_dir/<cloud>/vms.csv` exists, which then wins.
     pub fn load(user_dir: Option<&Path>, clouds: &[Cloud]) -> Result<Self, CatalogError> {
+        Self::load_filtered(user_dir, clouds, None)
+    }
+
+    /// Like [`Catalog::load`], keeping only offers of one accelerator (name ignoring case).
+    /// `TableInfo::rows` then counts the offers kept.
+    pub fn load_accelerator(user_dir: Option<&Path>, clouds: &[Cloud], name: &str) -> Result<Self, CatalogError> {
+        Self::load_filtered(user_dir, clouds, Some(name))
+    }
+
+    fn load_filtered(
+        user_dir: Option<&Path>,
+        clouds: &[Cloud],
+        accelerator: Option<&str>,
+    ) -> Result<Self, CatalogError> {
         let mut catalog = Self::default();
         let wanted = |cloud: &Cloud| clouds.is_empty() || clouds.contains(cloud);
         let embedded_index = parse_index(embedded::INDEX);
@@ -79,7 +93,14 @@ impl Catalog {
                 Some(path) if path.is_file() => {
                     let text = fs_err::read_to_string(&path)?;
                     let source = path.display().to_string();
-                    let rows = table::parse(cloud, &source, &text, |s| Cow::Owned(s.to_owned()), &mut catalog.offers)?;
+                    let rows = table::parse(
+                        cloud,
+                        &source,
+                        &text,
+                        |s| Cow::Owned(s.to_owned()),
+                        accelerator,
+                        &mut catalog.offers,
+                    )?;
                     let snapshot = lookup(&user_index, cloud).or_else(|| modified_date(&path));
                     TableInfo {
                         cloud,
@@ -90,7 +111,7 @@ impl Catalog {
                 }
                 _ => {
                     let source = format!("embedded catalogs/{cloud}/vms.csv");
-                    let rows = table::parse(cloud, &source, text, Cow::Borrowed, &mut catalog.offers)?;
+                    let rows = table::parse(cloud, &source, text, Cow::Borrowed, accelerator, &mut catalog.offers)?;
                     TableInfo {
                         cloud,
                         snapshot: lookup(&embedded_index, cloud),

@@ -18,13 +18,9 @@ pub(super) fn run(args: &CostArgs) -> anyhow::Result<ExitStatus> {
     let cloud = args.cloud.as_deref().map(Vocabulary::cloud).transpose()?;
     let clouds: Vec<Cloud> = cloud.into_iter().collect();
     let user_dir = env::user_catalog_dir();
-    let catalog = Catalog::load(user_dir.as_deref(), &clouds)?;
-    if let Some(region) = &args.region
-        && !catalog.offers.iter().any(|o| o.location.region == region.as_str())
-    {
-        Vocabulary::from_offers(&catalog.offers).region(cloud, region)?;
-    }
     let Some(spec) = &args.accelerator else {
+        let catalog = Catalog::load(user_dir.as_deref(), &clouds)?;
+        check_region(args, cloud, &catalog.offers)?;
         summary(args, &catalog);
         return Ok(ExitStatus::Success);
     };
@@ -32,7 +28,20 @@ pub(super) fn run(args: &CostArgs) -> anyhow::Result<ExitStatus> {
         UserError::new(format!("invalid accelerator `{spec}`: {e}"))
             .with_hint("write it as NAME or NAME:COUNT, e.g. `A100:8`")
     })?;
+    // Only that accelerator's rows are parsed; the whole catalog is read only to explain a typo.
+    let catalog = Catalog::load_accelerator(user_dir.as_deref(), &clouds, &accelerator.name)?;
+    if catalog.offers.is_empty() {
+        let everything = Catalog::load(user_dir.as_deref(), &clouds)?;
+        canonical_accelerator(&everything.offers, &accelerator.name)?;
+    }
     accelerator.name = canonical_accelerator(&catalog.offers, &accelerator.name)?;
+    if args
+        .region
+        .as_ref()
+        .is_some_and(|r| !catalog.offers.iter().any(|o| o.location.region == r.as_str()))
+    {
+        check_region(args, cloud, &Catalog::load(user_dir.as_deref(), &clouds)?.offers)?;
+    }
 
     let resources = Resources {
         accelerator: Some(accelerator),
@@ -87,6 +96,17 @@ fn canonical_accelerator(offers: &[Offer], name: &str) -> Result<String, Unknown
                 suggestions: crate::vocabulary::closest(name, known),
             }
         })
+}
+
+/// An unknown region is a typo to report with suggestions; a known one without offers is left
+/// to the optimizer, which explains what is sold where.
+fn check_region(args: &CostArgs, cloud: Option<Cloud>, offers: &[Offer]) -> Result<(), Unknown> {
+    match &args.region {
+        Some(region) if !offers.iter().any(|o| o.location.region == region.as_str()) => {
+            Vocabulary::from_offers(offers).region(cloud, region)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn first_per<K: std::hash::Hash + Eq>(candidates: &[Candidate], key: impl Fn(&Candidate) -> K) -> Vec<&Candidate> {
