@@ -110,3 +110,21 @@ fn real_launch_without_a_provider_is_refused_clearly() {
     assert_eq!(run.code, 2, "{}", run.render());
     assert!(run.stderr.contains("--dry-run"), "{}", run.stderr);
 }
+
+#[test]
+fn infra_pin_without_the_accelerator_reports_why() {
+    let run = Broker::new().run(&["launch", "tasks/no-offer/a100-in-us-west-1.yaml", "--dry-run"]);
+    assert_eq!(run.code, 3, "{}", run.render());
+    assert!(
+        run.stderr
+            .contains("nothing offers region `us-west-1` among offers for `A100:8`, cloud `aws`"),
+        "{}",
+        run.stderr
+    );
+    // Cheapest first, so the region to switch to leads the list.
+    assert!(
+        run.stderr.contains("available regions: aws/us-east-2, aws/us-west-2"),
+        "{}",
+        run.stderr
+    );
+}
