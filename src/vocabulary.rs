@@ -246,37 +246,60 @@ where
         .collect()
 }
 
+/// An offer with 4 GiB per vCPU and a price of 1, for tests that need names more than prices.
+#[cfg(test)]
+pub(crate) fn test_offer(
+    cloud: Cloud,
+    instance_type: &'static str,
+    acc: Option<(&'static str, f64)>,
+    vcpus: f64,
+    region: &'static str,
+    zone: &'static str,
+) -> Offer {
+    use broker_provider::{Accelerator, Arch, Location};
+    Offer {
+        cloud,
+        instance_type: instance_type.into(),
+        accelerator: acc.map(|(name, count)| Accelerator {
+            name: name.into(),
+            count,
+        }),
+        vcpus: Some(vcpus),
+        memory_gib: Some(vcpus * 4.0),
+        price: Some(1.0),
+        spot_price: None,
+        location: Location {
+            region: region.into(),
+            zone: Some(zone.into()),
+        },
+        arch: Arch::X86_64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::request::{AcceleratorRequest, Amount};
-    use broker_provider::{Accelerator, Arch, Location};
-
-    fn offer(cloud: Cloud, instance_type: &'static str, acc: Option<(&'static str, f64)>, vcpus: f64) -> Offer {
-        Offer {
-            cloud,
-            instance_type: instance_type.into(),
-            accelerator: acc.map(|(name, count)| Accelerator {
-                name: name.into(),
-                count,
-            }),
-            vcpus: Some(vcpus),
-            memory_gib: Some(vcpus * 4.0),
-            price: Some(1.0),
-            spot_price: None,
-            location: Location {
-                region: "us-east-1".into(),
-                zone: Some("use1-az1".into()),
-            },
-            arch: Arch::X86_64,
-        }
-    }
 
     fn vocab() -> Vocabulary {
         Vocabulary::from_offers(&[
-            offer(Cloud::Aws, "m6i.2xlarge", None, 8.0),
-            offer(Cloud::Aws, "p5.48xlarge", Some(("H100", 8.0)), 192.0),
-            offer(Cloud::Aws, "p4d.24xlarge", Some(("A100", 8.0)), 96.0),
+            test_offer(Cloud::Aws, "m6i.2xlarge", None, 8.0, "us-east-1", "use1-az1"),
+            test_offer(
+                Cloud::Aws,
+                "p5.48xlarge",
+                Some(("H100", 8.0)),
+                192.0,
+                "us-east-1",
+                "use1-az1",
+            ),
+            test_offer(
+                Cloud::Aws,
+                "p4d.24xlarge",
+                Some(("A100", 8.0)),
+                96.0,
+                "us-east-1",
+                "use1-az1",
+            ),
         ])
     }
 

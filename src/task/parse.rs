@@ -1118,34 +1118,7 @@ fn key_at_start(rest: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use broker_provider::{Accelerator, Arch, Location, Offer};
-
-    fn offer(
-        cloud: Cloud,
-        instance_type: &'static str,
-        acc: Option<(&'static str, f64)>,
-        vcpus: f64,
-        region: &'static str,
-        zone: &'static str,
-    ) -> Offer {
-        Offer {
-            cloud,
-            instance_type: instance_type.into(),
-            accelerator: acc.map(|(name, count)| Accelerator {
-                name: name.into(),
-                count,
-            }),
-            vcpus: Some(vcpus),
-            memory_gib: Some(vcpus * 4.0),
-            price: Some(1.0),
-            spot_price: None,
-            location: Location {
-                region: region.into(),
-                zone: Some(zone.into()),
-            },
-            arch: Arch::X86_64,
-        }
-    }
+    use crate::vocabulary::test_offer as offer;
 
     pub(crate) fn vocab() -> Vocabulary {
         Vocabulary::from_offers(&[
