@@ -1,0 +1,85 @@
+//! The state database's schema as numbered migrations, and the code that applies them.
+//!
+//! `PRAGMA user_version` holds how many migrations a database has seen. Migrations are only ever
+//! appended: editing one that shipped would leave existing databases on a schema no code knows.
+
+use rusqlite::Connection;
+
+use super::StateError;
+
+/// Migration `n` (1-based) is `MIGRATIONS[n - 1]`; each runs in its own transaction.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: clusters, their nodes, every launch attempt, and jobs. No column holds secrets: task
+    // environments never reach the database at all.
+    "
+    CREATE TABLE clusters (
+        name          TEXT PRIMARY KEY NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('planned', 'requesting', 'provisioned', 'ready',
+                          'running', 'done', 'terminating', 'torn_down', 'failed')),
+        cloud         TEXT,
+        region        TEXT,
+        zone          TEXT,
+        instance_type TEXT,
+        spot          INTEGER NOT NULL DEFAULT 0,
+        num_nodes     INTEGER NOT NULL DEFAULT 0,
+        hourly_total  REAL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        task_name     TEXT
+    );
+    CREATE TABLE nodes (
+        cluster     TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+        rank        INTEGER NOT NULL,
+        provider_id TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'running', 'stopped', 'terminated')),
+        ssh_addr    TEXT,
+        private_ip  TEXT,
+        host_key    TEXT,
+        PRIMARY KEY (cluster, rank)
+    );
+    CREATE TABLE attempts (
+        id            INTEGER PRIMARY KEY,
+        cluster       TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+        token         TEXT NOT NULL,
+        cloud         TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        zone          TEXT,
+        instance_type TEXT NOT NULL,
+        spot          INTEGER NOT NULL,
+        started_at    INTEGER NOT NULL,
+        outcome       TEXT NOT NULL CHECK (outcome IN ('pending', 'ok', 'capacity', 'quota', 'auth',
+                          'transient', 'invalid', 'other')),
+        message       TEXT
+    );
+    CREATE INDEX attempts_by_cluster ON attempts (cluster, id);
+    CREATE TABLE jobs (
+        cluster      TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+        job_id       INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        exit_code    INTEGER,
+        submitted_at INTEGER NOT NULL,
+        ended_at     INTEGER,
+        PRIMARY KEY (cluster, job_id)
+    );
+    ",
+];
+
+/// Brings the database up to the newest schema; a no-op when it is already there.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StateError> {
+    let known = MIGRATIONS.len();
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let found = usize::try_from(found).map_err(|_| StateError::Corrupt(format!("negative user_version {found}")))?;
+    if found > known {
+        // A newer broker wrote this; guessing at its schema could lose track of running nodes.
+        return Err(StateError::TooNew { found, known });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        let version = i64::try_from(index + 1).map_err(|_| StateError::Corrupt("too many migrations".into()))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
