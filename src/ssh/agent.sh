@@ -1,0 +1,132 @@
+#!/bin/bash
+# broker's on-node job runner, installed at ~/.broker/agent.sh and run as `bash agent.sh CMD ...`.
+#
+# Jobs live in ~/.broker/jobs/<id>/: workdir, setup, run (the commands), env (NUL-separated
+# KEY=VALUE records), log (stdout+stderr), pid (the runner), started, exit (the exit code).
+# bash, not sh: reading NUL-separated records needs `read -d ''`, and jobs run with bash anyway.
+set -u
+
+cd "$HOME" || exit 1
+BROKER="$HOME/.broker"
+JOBS="$BROKER/jobs"
+AGENT="$BROKER/agent.sh"
+
+die() { printf 'broker agent: %s\n' "$*" >&2; exit 2; }
+
+valid_id() {
+    case $1 in '' | *[!0-9]*) die "bad job id '$1'" ;; esac
+}
+
+# submit ID: stdin is workdir NUL setup NUL run NUL then the env records. Sending the same id
+# again is a no-op, so a resend after a dropped connection cannot start a job twice.
+submit() {
+    valid_id "$1"
+    dir="$JOBS/$1"
+    mkdir -p "$JOBS"
+    tmp=$(mktemp -d "$JOBS/.tmp-$1-XXXXXX") || die "cannot create a job directory"
+    # `read` consumes a pipe byte by byte, so `cat` below gets exactly the rest.
+    IFS= read -r -d '' workdir || die "truncated request"
+    IFS= read -r -d '' setup || die "truncated request"
+    IFS= read -r -d '' run || die "truncated request"
+    cat >"$tmp/env" || die "truncated request"
+    printf '%s' "$workdir" >"$tmp/workdir"
+    printf '%s' "$setup" >"$tmp/setup"
+    printf '%s' "$run" >"$tmp/run"
+    : >"$tmp/log"
+    # rename(2) of a directory onto a non-empty one fails: the first submit of an id wins.
+    if ! mv -T "$tmp" "$dir" 2>/dev/null; then
+        rm -rf "$tmp"
+        [ -f "$dir/run" ] || die "cannot create $dir"
+        return 0
+    fi
+    # Detached (own session, no terminal, stdio off the SSH channel) so that it outlives the
+    # connection that started it.
+    setsid nohup bash "$AGENT" run-job "$1" </dev/null >>"$dir/log" 2>&1 &
+}
+
+# run-job ID: waits for the node's queue, runs setup then run, records the exit code.
+run_job() {
+    valid_id "$1"
+    dir="$JOBS/$1"
+    printf '%s\n' "$$" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
+    # One job at a time per node: the lock is held until this runner exits.
+    exec 9>>"$BROKER/queue.lock"
+    flock 9
+    : >"$dir/started"
+    (
+        # The job must not inherit the lock, or a daemon it leaves behind would block the queue.
+        exec 9>&-
+        workdir=$(cat "$dir/workdir")
+        case $workdir in
+            '~') workdir=$HOME ;;
+            '~/'*) workdir=$HOME/${workdir#'~/'} ;;
+        esac
+        mkdir -p -- "$workdir" && cd -- "$workdir" || exit 1
+        while IFS= read -r -d '' record; do
+            export -- "$record"
+        done <"$dir/env"
+        if [ -s "$dir/setup" ]; then
+            bash -c "$(cat "$dir/setup")" || exit
+        fi
+        bash -c "$(cat "$dir/run")"
+    )
+    status=$?
+    # Atomic, so a reader never sees an empty exit file.
+    printf '%s\n' "$status" >"$dir/exit.tmp" && mv -f "$dir/exit.tmp" "$dir/exit"
+}
+
+# state ID: queued | running | exited N | lost | unknown
+state() {
+    dir="$JOBS/$1"
+    if [ ! -f "$dir/run" ]; then
+        echo unknown
+    elif [ -s "$dir/exit" ]; then
+        printf 'exited %s\n' "$(cat "$dir/exit")"
+    elif [ -s "$dir/pid" ] && ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+        # Check once more: the runner may have written `exit` and ended in between.
+        if [ -s "$dir/exit" ]; then printf 'exited %s\n' "$(cat "$dir/exit")"; else echo lost; fi
+    elif [ -e "$dir/started" ]; then
+        echo running
+    else
+        echo queued
+    fi
+}
+
+# list: one `ID STATE` line per job.
+list() {
+    [ -d "$JOBS" ] || return 0
+    for dir in "$JOBS"/*/; do
+        id=$(basename "$dir")
+        case $id in '' | *[!0-9]*) continue ;; esac
+        printf '%s %s\n' "$id" "$(state "$id")"
+    done
+}
+
+# follow ID: the log from its start until the job ends.
+follow() {
+    valid_id "$1"
+    dir="$JOBS/$1"
+    [ -f "$dir/run" ] || die "no job $1"
+    # The runner records its pid first thing; give up after 10 s (it died before that).
+    tries=0
+    while [ ! -s "$dir/exit" ] && [ ! -s "$dir/pid" ] && [ "$tries" -lt 100 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    if [ -s "$dir/exit" ] || [ ! -s "$dir/pid" ]; then
+        exec cat "$dir/log"
+    fi
+    # tail reads the whole file first, so a runner that ended meanwhile loses nothing.
+    exec tail -n +1 -s 0.2 -f --pid="$(cat "$dir/pid")" "$dir/log"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+    submit) submit "${1:-}" ;;
+    run-job) run_job "${1:-}" ;;
+    status) valid_id "${1:-}"; state "$1" ;;
+    list) list ;;
+    follow) follow "${1:-}" ;;
+    *) die "unknown command '$cmd'" ;;
+esac
