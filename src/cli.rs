@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 /// Broker's commands.
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compare prices across clouds.
@@ -41,6 +43,12 @@ pub enum Command {
         after_help = "Examples:\n  broker launch train.yaml --dry-run\n  broker launch train.yaml --dry-run --gpus H100:8 --use-spot --json"
     )]
     Launch(LaunchArgs),
+
+    /// List clusters broker knows, with their state.
+    Status(StatusArgs),
+
+    /// Tear clusters down (idempotent: a cluster already gone is fine).
+    Down(DownArgs),
 
     /// Manage price catalogs.
     #[command(subcommand)]
@@ -76,6 +84,8 @@ pub struct CostArgs {
 }
 
 /// `broker launch`.
+// Command-line switches are independent yes/no choices; an enum would not model them better.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
     /// The task file (SkyPilot-compatible YAML).
@@ -85,6 +95,22 @@ pub struct LaunchArgs {
     /// Plan only: print the chosen offer and the failover plan, create nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Name of the cluster to create; default: the task's name plus a short random suffix.
+    #[arg(short, long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// Tear the cluster down when the job ends, whatever its outcome (also on Ctrl-C).
+    #[arg(long)]
+    pub down: bool,
+
+    /// Do not ask for confirmation before creating machines.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Do not stream the job's output (the exit code still passes through).
+    #[arg(short, long)]
+    pub quiet: bool,
 
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -101,6 +127,34 @@ pub struct LaunchArgs {
     /// Overrides of the task file.
     #[command(flatten)]
     pub overrides: OverrideArgs,
+}
+
+/// `broker status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Ask each cloud which nodes still exist and update the records (finds crashed launches).
+    #[arg(long)]
+    pub refresh: bool,
+    /// Also list resources carrying broker's tag that no record knows about.
+    #[arg(long)]
+    pub orphans: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `broker down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Clusters to tear down.
+    #[arg(value_name = "CLUSTER", required_unless_present = "all")]
+    pub clusters: Vec<String>,
+    /// Every cluster broker knows.
+    #[arg(long, conflicts_with = "clusters")]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// Flags that override a task file's fields.

@@ -12,7 +12,10 @@ pub mod env;
 pub mod format;
 pub mod optimizer;
 pub mod output;
+pub mod provision;
 pub mod request;
+pub mod ssh;
+pub mod state;
 pub mod task;
 pub mod vocabulary;
 

@@ -7,7 +7,15 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = broker::cli::Cli::parse();
     init_logging(cli.verbose);
-    ExitCode::from(broker::run(cli).code())
+    // The one runtime of the process; library code never builds its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            broker::output::message(&format!("error: cannot start the async runtime: {e}"));
+            return ExitCode::from(broker::ExitStatus::Failure.code());
+        }
+    };
+    ExitCode::from(runtime.block_on(broker::run(cli)).code())
 }
 
 fn init_logging(verbose: u8) {

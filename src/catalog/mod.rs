@@ -38,6 +38,8 @@ pub enum Origin {
     Embedded,
     /// A user's file that overrides the shipped one.
     User(PathBuf),
+    /// Computed on this machine (the Docker cloud's sizes).
+    Host,
 }
 
 /// Facts about one cloud's table, for the age line under every price table.
@@ -165,6 +167,7 @@ pub fn age_line(tables: &[&TableInfo], today: Date) -> String {
             let origin = match &t.origin {
                 Origin::Embedded => "",
                 Origin::User(_) => ", user copy",
+                Origin::Host => ", this host",
             };
             match t.snapshot {
                 Some(date) => {

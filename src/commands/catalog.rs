@@ -37,6 +37,7 @@ pub(super) fn run(command: CatalogCommand) -> anyhow::Result<ExitStatus> {
                 let origin = match &t.origin {
                     Origin::Embedded => "embedded".to_owned(),
                     Origin::User(path) => path.display().to_string(),
+                    Origin::Host => "this host".to_owned(),
                 };
                 let age = t.snapshot.map_or_else(
                     || "undated".to_owned(),

@@ -6,8 +6,11 @@ use anyhow::Context as _;
 use broker_provider::{Candidate, Cloud};
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use broker_docker::{DockerConfig, DockerProvider};
+
+use crate::catalog::{Catalog, Origin, TableInfo};
 use crate::cli::{LaunchArgs, OverrideArgs};
+use crate::commands::up;
 use crate::commands::{ExitStatus, UserError};
 use crate::output::json::CandidateJson;
 use crate::output::{self, table};
@@ -15,15 +18,7 @@ use crate::task::{Overrides, Task};
 use crate::vocabulary::Vocabulary;
 use crate::{env, optimizer};
 
-/// Clouds a real launch may use: a provider is compiled in and its credentials work.
-///
-/// No provider is compiled in yet, so the set is empty and every candidate of a dry run shows
-/// as not enabled; each provider crate adds its cloud here once `check` passes.
-fn enabled_clouds() -> BTreeSet<Cloud> {
-    BTreeSet::new()
-}
-
-pub(super) fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
+pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
     if let Some(price) = args.max_price
         && !(price.is_finite() && price > 0.0)
     {
@@ -32,22 +27,31 @@ pub(super) fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
         ))
         .into());
     }
-    let catalog = Catalog::load(env::user_catalog_dir().as_deref(), &[])?;
+    let mut catalog = Catalog::load(env::user_catalog_dir().as_deref(), &[])?;
+    // The Docker cloud's offers are sized from this host, not read from a table.
+    let docker = DockerProvider::new(DockerConfig::from_env());
+    catalog.extend(
+        TableInfo {
+            cloud: Cloud::Docker,
+            snapshot: Some(env::today()),
+            origin: Origin::Host,
+            rows: 0,
+        },
+        docker.offers(),
+    );
     let vocab = Vocabulary::from_offers(&catalog.offers);
     let task = load_task(args, &vocab)?;
     let request = task.request(args.max_price);
     let plan = optimizer::rank(&request, &catalog.offers)?;
-    let enabled = enabled_clouds();
+    // A cloud is enabled when its provider is compiled in and its credentials work.
+    let providers = up::enabled_providers().await;
+    let enabled: BTreeSet<Cloud> = providers.keys().copied().collect();
 
     if !args.dry_run {
-        return Err(
-            UserError::new("real launches are not available in this build: no cloud provider is compiled in")
-                .with_hint(format!(
-                    "`broker launch {} --dry-run` shows the plan",
-                    args.file.display()
-                ))
-                .into(),
-        );
+        let home = env::broker_home().ok_or_else(|| {
+            UserError::new("cannot find a home directory for broker's state").with_hint("set `BROKER_HOME`")
+        })?;
+        return up::execute(args, &task, &plan, &providers, &home).await;
     }
     print_plan(args, &task, &plan, &enabled);
     Ok(ExitStatus::Success)

@@ -2,7 +2,10 @@
 
 mod catalog;
 mod cost;
+mod down;
 mod launch;
+mod status;
+mod up;
 
 use crate::cli::{Cli, Command};
 use crate::diagnostics;
@@ -18,6 +21,8 @@ pub enum ExitStatus {
     NoOffer,
     /// 4: broker or a cloud failed.
     Failure,
+    /// The job ran and ended with this non-zero code, passed through.
+    Job(u8),
 }
 
 impl ExitStatus {
@@ -28,6 +33,7 @@ impl ExitStatus {
             Self::UserError => 2,
             Self::NoOffer => 3,
             Self::Failure => 4,
+            Self::Job(code) => code,
         }
     }
 }
@@ -60,10 +66,12 @@ impl UserError {
 }
 
 /// Runs a parsed command line, printing any error, and says how to exit.
-pub fn run(cli: Cli) -> ExitStatus {
+pub async fn run(cli: Cli) -> ExitStatus {
     let result = match cli.command {
         Command::Cost(args) => cost::run(&args),
-        Command::Launch(args) => launch::run(&args),
+        Command::Launch(args) => launch::run(&args).await,
+        Command::Status(args) => status::run(&args).await,
+        Command::Down(args) => down::run(&args).await,
         Command::Catalog(command) => catalog::run(command),
     };
     match result {

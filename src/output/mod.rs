@@ -23,3 +23,33 @@ pub fn message(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}");
 }
+
+/// Writes a question to stderr without a newline, for a `[y/N]` prompt.
+pub fn prompt(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{text}");
+    let _ = err.flush();
+}
+
+/// One line of a job's output, on stdout: it is the job's data, not broker's.
+pub fn job_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// A spinner on stderr; hidden when stderr is not a terminal or `BROKER_NO_PROGRESS` is set, so
+/// logs and tests see plain lines only.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    let hidden =
+        std::env::var_os(crate::env::EnvVars::BROKER_NO_PROGRESS).is_some() || !std::io::stderr().is_terminal();
+    let bar = if hidden {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

@@ -141,3 +141,26 @@ pub fn render_plan(candidates: &[&Candidate], enabled: impl Fn(Cloud) -> bool) -
     right_align(&mut table, &[0, 4, 5, 9, 10]);
     table.to_string()
 }
+
+/// `broker status`: one row per cluster.
+pub fn render_clusters(clusters: &[crate::state::ClusterRecord]) -> String {
+    let mut table = new_table(&["CLUSTER", "STATE", "CLOUD", "INSTANCE TYPE", "NODES", "WHERE", "$/H"]);
+    for c in clusters {
+        let place = [c.region.as_deref(), c.zone.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/");
+        table.add_row(vec![
+            c.name.to_string(),
+            c.state.as_str().to_owned(),
+            c.cloud.map_or_else(|| "-".to_owned(), |cloud| cloud.to_string()),
+            c.instance_type.clone().unwrap_or_else(|| "-".to_owned()),
+            c.nodes.len().to_string(),
+            if place.is_empty() { "-".to_owned() } else { place },
+            opt(c.hourly_total, usd),
+        ]);
+    }
+    right_align(&mut table, &[4, 6]);
+    table.to_string()
+}

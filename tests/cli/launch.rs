@@ -105,9 +105,14 @@ fn max_price_below_every_offer_names_the_cheapest() {
 }
 
 #[test]
-fn real_launch_without_a_provider_is_refused_clearly() {
-    let run = Broker::new().run(&["launch", "tasks/good/hello.yaml"]);
+fn real_launch_of_a_gpu_task_without_an_enabled_gpu_cloud_is_refused() {
+    let run = Broker::new().run(&["launch", "tasks/good/gpu-any-of.yaml", "--yes"]);
     assert_eq!(run.code, 2, "{}", run.render());
+    assert!(
+        run.stderr.contains("no enabled cloud can serve this task"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--dry-run"), "{}", run.stderr);
 }
 

@@ -1,0 +1,49 @@
+//! `broker down`: tear clusters down, idempotently.
+
+use anyhow::Context as _;
+use broker_provider::{ClusterName, Teardown};
+
+use crate::cli::DownArgs;
+use crate::commands::{ExitStatus, UserError, up};
+use crate::state::{ClusterState, StateDb};
+use crate::{env, output, provision};
+
+pub(super) async fn run(args: &DownArgs) -> anyhow::Result<ExitStatus> {
+    let home =
+        env::broker_home().ok_or_else(|| UserError::new("cannot find broker's home").with_hint("set `BROKER_HOME`"))?;
+    let db = StateDb::open(&home.join("state.db"))?;
+    let clusters: Vec<ClusterName> = if args.all {
+        db.clusters()?
+            .into_iter()
+            .filter(|c| c.state != ClusterState::TornDown)
+            .map(|c| c.name)
+            .collect()
+    } else {
+        args.clusters
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| UserError::new(format!("{e}")))?
+    };
+    if clusters.is_empty() {
+        output::message("no clusters to tear down");
+        return Ok(ExitStatus::Success);
+    }
+    if args.all && !args.yes {
+        let names: Vec<String> = clusters.iter().map(ToString::to_string).collect();
+        return Err(UserError::new(format!("`--all` would tear down {}", names.join(", ")))
+            .with_hint("add `--yes` to confirm")
+            .into());
+    }
+    let providers = up::enabled_providers().await;
+    for cluster in &clusters {
+        let outcome = provision::teardown(&db, &providers, cluster)
+            .await
+            .with_context(|| format!("tearing down `{cluster}`"))?;
+        match outcome {
+            Teardown::Terminated(ids) => output::message(&format!("`{cluster}`: terminated {} node(s)", ids.len())),
+            Teardown::AlreadyGone => output::message(&format!("`{cluster}`: nothing left to tear down")),
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,328 @@
+//! The real launch: provision the plan's first available candidate, reach every node over SSH,
+//! sync the workdir, run the job on every node, stream its output, and tear down with `--down`.
+//!
+//! Teardown is never inside a future that Ctrl-C can drop: the job runs in a `select!` against
+//! the signal, and whichever wins, the `--down` teardown runs afterwards.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use broker_docker::{DockerConfig, DockerProvider};
+use broker_provider::{Candidate, Cloud, ClusterName, Node, Provider};
+
+use crate::cli::LaunchArgs;
+use crate::commands::{ExitStatus, UserError};
+use crate::output;
+use crate::provision::{self, LaunchEvent, LaunchTemplate, Providers};
+use crate::ssh::{self, JobSpec, SshTarget, UserKey};
+use crate::state::StateDb;
+use crate::task::Task;
+
+/// Where a task's workdir lands on every node (SkyPilot's path, so existing scripts work).
+const REMOTE_WORKDIR: &str = "sky_workdir";
+
+/// How long a node may take from "created" to "answers SSH".
+const SSH_DEADLINE: Duration = Duration::from_secs(90);
+
+/// The clouds a real launch can use on this machine, with their providers.
+pub(super) async fn enabled_providers() -> Providers {
+    let mut providers = Providers::new();
+    let docker = Arc::new(DockerProvider::new(DockerConfig::from_env()));
+    if docker.check().await.is_ok() {
+        providers.insert(Cloud::Docker, docker);
+    }
+    providers
+}
+
+pub(super) async fn execute(
+    args: &LaunchArgs,
+    task: &Task,
+    plan: &[Candidate],
+    providers: &Providers,
+    home: &Path,
+) -> anyhow::Result<ExitStatus> {
+    let plan: Vec<Candidate> = plan
+        .iter()
+        .filter(|c| providers.contains_key(&c.offer.cloud))
+        .cloned()
+        .collect();
+    let Some(first) = plan.first() else {
+        let enabled: Vec<&str> = providers.keys().map(|c| c.as_str()).collect();
+        return Err(UserError::new("no enabled cloud can serve this task")
+            .with_hint(format!(
+                "enabled clouds: {}; `broker launch {} --dry-run` shows what would fit elsewhere",
+                if enabled.is_empty() {
+                    "none".to_owned()
+                } else {
+                    enabled.join(", ")
+                },
+                args.file.display()
+            ))
+            .into());
+    };
+    let cluster = cluster_name(args, task)?;
+    if !args.yes && !confirm(first, &cluster)? {
+        output::message("aborted: nothing was created");
+        return Ok(ExitStatus::UserError);
+    }
+
+    if let Some(docker) = providers.get(&Cloud::Docker) {
+        ensure_docker_image(docker.as_ref()).await?;
+    }
+    let key = ssh::ensure_user_key(home)?;
+    let db = StateDb::open(&home.join("state.db"))?;
+    let template = LaunchTemplate {
+        disk_gib: task.resources.disk_size.unwrap_or(256),
+        image: None,
+        ssh_public_key: key.public.clone(),
+        labels: task.resources.labels.clone(),
+        task_name: task.name.clone(),
+    };
+    let quiet = args.quiet;
+    let launched = provision::launch(&db, providers, &cluster, &plan, &template, &mut |event| {
+        if !quiet {
+            report_event(&event);
+        }
+    })
+    .await
+    .with_context(|| format!("launching `{cluster}` (if anything was created, `broker down {cluster}` removes it)"))?;
+    output::message(&format!(
+        "cluster `{cluster}`: {} node{} of {} on {} ({})",
+        launched.nodes.len(),
+        if launched.nodes.len() == 1 { "" } else { "s" },
+        launched.candidate.offer.instance_type,
+        launched.candidate.offer.cloud,
+        launched.candidate.offer.location,
+    ));
+
+    // From here on resources exist: the job's outcome, an error or Ctrl-C must all reach the
+    // teardown below when `--down` is set.
+    let job = run_job(args, task, &cluster, &launched.nodes, &key, home, &db);
+    let outcome = tokio::select! {
+        outcome = job => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if args.down {
+        provision::teardown(&db, providers, &cluster)
+            .await
+            .with_context(|| format!("tearing down `{cluster}`"))?;
+        output::message(&format!("cluster `{cluster}` torn down"));
+    } else {
+        output::message(&format!(
+            "cluster `{cluster}` is still up; `broker down {cluster}` stops the billing"
+        ));
+    }
+    let code = outcome?;
+    Ok(if code == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Job(u8::try_from(code).unwrap_or(1))
+    })
+}
+
+fn cluster_name(args: &LaunchArgs, task: &Task) -> anyhow::Result<ClusterName> {
+    if let Some(name) = &args.cluster {
+        return name.parse().map_err(|e| UserError::new(format!("{e}")).into());
+    }
+    // The task's name made cloud-safe, plus a suffix so two launches of one file do not collide.
+    let base: String = task
+        .name
+        .as_deref()
+        .unwrap_or("job")
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let base = base.trim_matches('-');
+    let base = if base.starts_with(|c: char| c.is_ascii_lowercase()) {
+        base
+    } else {
+        "job"
+    };
+    let suffix = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "{}-{:04x}",
+        base.chars().take(30).collect::<String>().trim_end_matches('-'),
+        suffix & 0xffff
+    );
+    Ok(name.parse()?)
+}
+
+fn confirm(first: &Candidate, cluster: &ClusterName) -> anyhow::Result<bool> {
+    let o = &first.offer;
+    let question = format!(
+        "launch `{cluster}`: {} x {} on {} in {} at {}/h? [y/N] ",
+        first.nodes,
+        o.instance_type,
+        o.cloud,
+        o.location,
+        crate::format::usd(first.hourly_total)
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(UserError::new("refusing to create machines without confirmation")
+            .with_hint("pass `--yes` when running without a terminal")
+            .into());
+    }
+    output::prompt(&question);
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+async fn ensure_docker_image(docker: &dyn Provider) -> anyhow::Result<()> {
+    // The provider trait has no notion of images; only the Docker cloud builds one locally.
+    let provider = DockerProvider::new(DockerConfig::from_env());
+    let _ = docker;
+    let spinner = output::spinner("node image: checking");
+    let status = provider
+        .ensure_image_with_progress(|line| spinner.set_message(format!("node image: {line}")))
+        .await?;
+    spinner.finish_and_clear();
+    if matches!(status, broker_docker::ImageStatus::Built) {
+        output::message("node image built");
+    }
+    Ok(())
+}
+
+fn report_event(event: &LaunchEvent) {
+    output::message(&event.to_string());
+}
+
+async fn run_job(
+    args: &LaunchArgs,
+    task: &Task,
+    cluster: &ClusterName,
+    nodes: &[Node],
+    key: &UserKey,
+    home: &Path,
+    db: &StateDb,
+) -> anyhow::Result<i32> {
+    let cluster_dir = home.join("clusters").join(cluster.as_str());
+    fs_err::create_dir_all(&cluster_dir)?;
+    let known_hosts = cluster_dir.join("known_hosts");
+    let mut sessions = Vec::new();
+    for node in nodes {
+        let addr = node
+            .ssh
+            .with_context(|| format!("node {} of `{cluster}` has no SSH address", node.rank))?;
+        let target = SshTarget {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            user: "root".to_owned(),
+            known_hosts: known_hosts.clone(),
+            key: key.private.clone(),
+            proxy_command: None,
+        };
+        let session = ssh::connect(&target, SSH_DEADLINE)
+            .await
+            .with_context(|| format!("reaching node {} over SSH", node.rank))?;
+        if let Some(pinned) = ssh::pinned_key(&known_hosts, &target) {
+            db.set_host_key(cluster, node.rank, &pinned)?;
+        }
+        sessions.push((node, target, session));
+    }
+
+    if let Some(workdir) = &task.workdir {
+        for (_, target, _) in &sessions {
+            ssh::rsync_dir(target, workdir, REMOTE_WORKDIR)
+                .await
+                .context("syncing the workdir")?;
+        }
+    }
+
+    let job_id = db.add_job(cluster, task.name.as_deref().unwrap_or("job"))?;
+    let ips: Vec<String> = nodes
+        .iter()
+        .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
+        .collect();
+    let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
+    let mut ids = Vec::new();
+    for (node, _, session) in &sessions {
+        let envs = job_env(task, cluster, node.rank, &ips, gpus, job_id);
+        let spec = JobSpec {
+            id: job_id,
+            envs,
+            setup: task.setup.clone(),
+            run: task.run.clone().unwrap_or_default(),
+            workdir: if task.workdir.is_some() {
+                REMOTE_WORKDIR.to_owned()
+            } else {
+                ".".to_owned()
+            },
+        };
+        ids.push(
+            ssh::submit(session, &spec)
+                .await
+                .with_context(|| format!("starting the job on node {}", node.rank))?,
+        );
+    }
+    db.set_job(cluster, job_id, crate::state::JobState::Running, None)?;
+
+    let many = sessions.len() > 1;
+    let quiet = args.quiet;
+    let follows = sessions.iter().zip(&ids).map(|((node, _, session), id)| {
+        let rank = node.rank;
+        async move {
+            ssh::follow(session, *id, |line| {
+                if !quiet {
+                    if many {
+                        output::job_line(&format!("(rank {rank}) {line}"));
+                    } else {
+                        output::job_line(line);
+                    }
+                }
+            })
+            .await
+        }
+    });
+    // Polled together, so every node's output streams as it comes.
+    let codes = futures_util::future::join_all(follows).await;
+    let mut code = 0;
+    for result in codes {
+        let c = result?;
+        if code == 0 && c != 0 {
+            code = c;
+        }
+    }
+    let state = if code == 0 {
+        crate::state::JobState::Succeeded
+    } else {
+        crate::state::JobState::Failed
+    };
+    db.set_job(cluster, job_id, state, Some(code))?;
+    Ok(code)
+}
+
+/// The job's environment: the task's envs and secrets, then broker's own variables and their
+/// SkyPilot twins (set last, so a task cannot spoof its rank).
+fn job_env(
+    task: &Task,
+    cluster: &ClusterName,
+    rank: u32,
+    ips: &[String],
+    gpus: u32,
+    job_id: u64,
+) -> BTreeMap<String, String> {
+    let mut env = task.envs.clone();
+    env.extend(task.secrets.clone());
+    let ours = [
+        ("NODE_RANK", rank.to_string()),
+        ("NODE_IPS", ips.join("\n")),
+        ("NUM_NODES", ips.len().to_string()),
+        ("NUM_GPUS_PER_NODE", gpus.to_string()),
+        ("JOB_ID", job_id.to_string()),
+        ("CLUSTER_NAME", cluster.to_string()),
+    ];
+    for (name, value) in ours {
+        env.insert(format!("BROKER_{name}"), value.clone());
+        env.insert(format!("SKYPILOT_{name}"), value);
+    }
+    env
+}
