@@ -16,6 +16,10 @@ pub fn report(err: &anyhow::Error) -> ExitStatus {
         output::message(&format!("error: {}", task.render()));
         return ExitStatus::UserError;
     }
+    if err.downcast_ref::<crate::commands::Interrupted>().is_some() {
+        output::message("error: interrupted");
+        return ExitStatus::Interrupted;
+    }
     if let Some(no_offer) = err.downcast_ref::<NoOffer>() {
         output::message("error: no offer satisfies the request");
         for reason in &no_offer.reasons {

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod date;
 pub mod diagnostics;
 pub mod env;
+pub mod failpoint;
 pub mod format;
 pub mod optimizer;
 pub mod output;

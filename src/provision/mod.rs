@@ -28,6 +28,7 @@ use broker_provider::{
     ProviderError, Teardown,
 };
 
+use crate::failpoint;
 use crate::state::{AttemptOutcome, ClusterRecord, ClusterState, StateDb, StateError};
 
 /// The providers available to this run, by cloud. Clouds without an entry are skipped.
@@ -343,6 +344,7 @@ pub async fn launch_with(
         });
         // The intent row goes first: if this fails, nothing has been asked of the cloud.
         let attempt_id = db.record_intent(cluster, candidate, &token, template.task_name.as_deref())?;
+        failpoint::hit("after-intent");
 
         let mut retries = 0;
         let result = loop {
@@ -366,8 +368,10 @@ pub async fn launch_with(
 
         match result {
             Ok(nodes) => {
+                failpoint::hit("after-create");
                 // Node ids first, then the outcome: the ids are what teardown needs.
                 db.record_nodes(cluster, &nodes)?;
+                failpoint::hit("after-record");
                 db.finish_attempt(attempt_id, AttemptOutcome::Ok, None)?;
                 events(LaunchEvent::Launched { nodes: nodes.clone() });
                 return Ok(Launched {

@@ -37,14 +37,18 @@ impl World {
         }
     }
 
-    #[allow(dead_code)] // for tests that inspect the state database
     pub(crate) fn home(&self) -> &Path {
         self.home.path()
     }
 
     pub(crate) fn broker(&self, args: &[&str]) -> Run {
+        self.broker_env(args, &[])
+    }
+
+    pub(crate) fn broker_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_broker"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(fixtures())
             .env("BROKER_HOME", self.home.path())
             .env("BROKER_NO_PROGRESS", "1")
