@@ -50,6 +50,28 @@ pub enum Command {
     /// Tear clusters down (idempotent: a cluster already gone is fine).
     Down(DownArgs),
 
+    /// Show a job's output: what it printed so far, or (`--follow`) until it ends.
+    ///
+    /// With `--follow`, exits with the job's exit code, like `launch`.
+    #[command(
+        after_help = "Examples:\n  broker logs exp1            # the latest job's output so far\n  broker logs exp1 2 --follow # stream job 2 until it ends"
+    )]
+    Logs(LogsArgs),
+
+    /// Run a task file or a command on an existing cluster, as a new job.
+    ///
+    /// Queued behind the cluster's running job. A task file's `resources` are ignored (the
+    /// cluster is what it is). Without `--detach`, streams the output and exits with the job's
+    /// exit code.
+    #[command(
+        after_help = "Examples:\n  broker exec exp1 -- python eval.py --split test\n  broker exec exp1 eval.yaml --detach --env SPLIT=test"
+    )]
+    Exec(ExecArgs),
+
+    /// List a cluster's jobs: id, name, state, exit code, submission time.
+    #[command(after_help = "Examples:\n  broker queue exp1\n  broker queue exp1 --json")]
+    Queue(QueueArgs),
+
     /// Manage price catalogs.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -116,6 +138,10 @@ pub struct LaunchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Return once the job started; `broker logs CLUSTER JOB --follow` streams it later.
+    #[arg(short, long, conflicts_with = "down")]
+    pub detach: bool,
+
     /// Refuse offers whose hourly price for the whole cluster is above this (USD).
     #[arg(long, value_name = "USD")]
     pub max_price: Option<f64>,
@@ -155,6 +181,55 @@ pub struct DownArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+/// `broker logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The cluster.
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: String,
+    /// The job id; default: the cluster's latest job.
+    #[arg(value_name = "JOB")]
+    pub job: Option<u64>,
+    /// Stream until the job ends on every node, then exit with its exit code.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// `broker exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The cluster.
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: String,
+    /// A task file, or a command (its words joined with spaces, run by bash). Put `--` before a
+    /// command that has flags of its own; broker's flags go before it.
+    #[arg(
+        value_name = "FILE|COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+    /// Return once the job is queued; `broker logs CLUSTER JOB --follow` streams it later.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set an environment variable for the job (`KEY=VALUE`, or `KEY` to pass the local value).
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    pub envs: Vec<String>,
+}
+
+/// `broker queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The cluster.
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags that override a task file's fields.

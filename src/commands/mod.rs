@@ -3,7 +3,12 @@
 mod catalog;
 mod cost;
 mod down;
+mod exec;
+mod interrupt;
 mod launch;
+mod logs;
+mod nodes;
+mod queue;
 mod status;
 mod up;
 
@@ -23,6 +28,8 @@ pub enum ExitStatus {
     Failure,
     /// The job ran and ended with this non-zero code, passed through.
     Job(u8),
+    /// 130: stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -34,9 +41,12 @@ impl ExitStatus {
             Self::NoOffer => 3,
             Self::Failure => 4,
             Self::Job(code) => code,
+            Self::Interrupted => 130,
         }
     }
 }
+
+pub use interrupt::Interrupted;
 
 /// A failure the user can fix by changing what they asked for.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +82,9 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Launch(args) => launch::run(&args).await,
         Command::Status(args) => status::run(&args).await,
         Command::Down(args) => down::run(&args).await,
+        Command::Logs(args) => logs::run(&args).await,
+        Command::Exec(args) => exec::run(&args).await,
+        Command::Queue(args) => queue::run(&args).await,
         Command::Catalog(command) => catalog::run(command),
     };
     match result {

@@ -15,10 +15,11 @@ use broker_docker::{DockerConfig, DockerProvider};
 use broker_provider::{Candidate, Cloud, ClusterName, Node, Provider};
 
 use crate::cli::LaunchArgs;
+use crate::commands::interrupt::{Interrupt, Interrupted};
 use crate::commands::{ExitStatus, UserError};
 use crate::output;
 use crate::provision::{self, LaunchEvent, LaunchTemplate, Providers};
-use crate::ssh::{self, JobSpec, SshTarget, UserKey};
+use crate::ssh::{self, JobSpec, UserKey};
 use crate::state::StateDb;
 use crate::task::Task;
 
@@ -83,28 +84,34 @@ pub(super) async fn execute(
         task_name: task.name.clone(),
     };
     let quiet = args.quiet;
+    let interrupt = Interrupt::listen();
+    // Not raced against the signal: a create in flight finishes, so teardown sees its nodes.
     let launched = provision::launch(&db, providers, &cluster, &plan, &template, &mut |event| {
         if !quiet {
             report_event(&event);
         }
     })
-    .await
-    .with_context(|| format!("launching `{cluster}` (if anything was created, `broker down {cluster}` removes it)"))?;
-    output::message(&format!(
-        "cluster `{cluster}`: {} node{} of {} on {} ({})",
-        launched.nodes.len(),
-        if launched.nodes.len() == 1 { "" } else { "s" },
-        launched.candidate.offer.instance_type,
-        launched.candidate.offer.cloud,
-        launched.candidate.offer.location,
-    ));
+    .await;
 
-    // From here on resources exist: the job's outcome, an error or Ctrl-C must all reach the
-    // teardown below when `--down` is set.
-    let job = run_job(args, task, &cluster, &launched.nodes, &key, home, &db);
-    let outcome = tokio::select! {
-        outcome = job => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    // From here on resources may exist: the job's outcome, a failed launch, an error or a signal
+    // must all reach the teardown below when `--down` is set.
+    let outcome: anyhow::Result<i32> = match launched {
+        Err(e) => Err(anyhow::Error::new(e).context(format!("launching `{cluster}`"))),
+        Ok(_) if interrupt.fired() => Err(Interrupted.into()),
+        Ok(launched) => {
+            output::message(&format!(
+                "cluster `{cluster}`: {} node{} of {} on {} ({})",
+                launched.nodes.len(),
+                if launched.nodes.len() == 1 { "" } else { "s" },
+                launched.candidate.offer.instance_type,
+                launched.candidate.offer.cloud,
+                launched.candidate.offer.location,
+            ));
+            tokio::select! {
+                outcome = run_job(args, task, &cluster, &launched.nodes, &key, home, &db) => outcome,
+                () = interrupt.wait() => Err(Interrupted.into()),
+            }
+        }
     };
     if args.down {
         provision::teardown(&db, providers, &cluster)
@@ -212,14 +219,7 @@ async fn run_job(
         let addr = node
             .ssh
             .with_context(|| format!("node {} of `{cluster}` has no SSH address", node.rank))?;
-        let target = SshTarget {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            user: "root".to_owned(),
-            known_hosts: known_hosts.clone(),
-            key: key.private.clone(),
-            proxy_command: None,
-        };
+        let target = super::nodes::target(addr, key, &known_hosts);
         let session = ssh::connect(&target, SSH_DEADLINE)
             .await
             .with_context(|| format!("reaching node {} over SSH", node.rank))?;
@@ -228,6 +228,8 @@ async fn run_job(
         }
         sessions.push((node, target, session));
     }
+
+    crate::failpoint::hit("after-ssh");
 
     if let Some(workdir) = &task.workdir {
         for (_, target, _) in &sessions {
@@ -264,6 +266,13 @@ async fn run_job(
         );
     }
     db.set_job(cluster, job_id, crate::state::JobState::Running, None)?;
+    if args.detach {
+        output::message(&format!(
+            "job {job_id} started on cluster {cluster}; follow it with: broker logs {cluster} {job_id} --follow"
+        ));
+        return Ok(0);
+    }
+    crate::failpoint::hit("after-submit");
 
     let many = sessions.len() > 1;
     let quiet = args.quiet;
@@ -302,7 +311,7 @@ async fn run_job(
 
 /// The job's environment: the task's envs and secrets, then broker's own variables and their
 /// SkyPilot twins (set last, so a task cannot spoof its rank).
-fn job_env(
+pub(super) fn job_env(
     task: &Task,
     cluster: &ClusterName,
     rank: u32,

@@ -164,3 +164,36 @@ pub fn render_clusters(clusters: &[crate::state::ClusterRecord]) -> String {
     right_align(&mut table, &[4, 6]);
     table.to_string()
 }
+
+/// One row of the queue, for the table and for `--json`.
+#[derive(Debug, serde::Serialize)]
+pub struct JobRow {
+    /// The job id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `lost`.
+    pub state: String,
+    /// Its exit code, once ended.
+    pub exit_code: Option<i32>,
+    /// Unix seconds when submitted.
+    pub submitted_at: i64,
+    /// The same, as `YYYY-MM-DD HH:MM:SS` UTC.
+    pub submitted: String,
+}
+
+/// `broker queue`: one row per job, oldest first.
+pub fn render_jobs(jobs: &[JobRow]) -> String {
+    let mut table = new_table(&["ID", "NAME", "STATE", "EXIT", "SUBMITTED (UTC)"]);
+    for j in jobs {
+        table.add_row(vec![
+            j.id.to_string(),
+            j.name.clone(),
+            j.state.clone(),
+            j.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            j.submitted.clone(),
+        ]);
+    }
+    right_align(&mut table, &[0, 3]);
+    table.to_string()
+}

@@ -1,0 +1,174 @@
+//! `broker exec`: run a task file or a command on an existing cluster, as a new job.
+//!
+//! The job is queued on every node behind the cluster's running job (the agent's lock), gets
+//! the same `BROKER_*`/`SKYPILOT_*` variables as a launched job, and runs in `sky_workdir` when
+//! the node has one (the launch's workdir), else in the home directory.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use broker_docker::{DockerConfig, DockerProvider};
+use broker_provider::Cloud;
+
+use crate::catalog::{Catalog, Origin, TableInfo};
+use crate::cli::ExecArgs;
+use crate::commands::{ExitStatus, nodes, up};
+use crate::ssh::{self, JobSpec};
+use crate::state::{ClusterRecord, StateDb};
+use crate::task::{Overrides, Task, TaskResources};
+use crate::vocabulary::Vocabulary;
+use crate::{env, output};
+
+/// Where launch puts the task's workdir (`up::REMOTE_WORKDIR`).
+const REMOTE_WORKDIR: &str = "sky_workdir";
+
+pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
+    let home = nodes::home()?;
+    let db = StateDb::open(&home.join("state.db"))?;
+    let cluster = nodes::cluster(&db, &args.cluster)?;
+    let overrides = Overrides {
+        envs: args.envs.clone(),
+        ..Overrides::default()
+    };
+    let task = match args.command.as_slice() {
+        [file] if Path::new(file).is_file() => load_task(Path::new(file), &overrides)?,
+        words => command_task(&words.join(" "), &overrides)?,
+    };
+    ignored_fields(&task, &cluster);
+
+    let connected = nodes::connect_all(&home, &cluster).await?;
+    if let Some(workdir) = &task.workdir {
+        for node in &connected {
+            ssh::rsync_dir(node.session.target(), workdir, REMOTE_WORKDIR)
+                .await
+                .with_context(|| format!("syncing the workdir to node {}", node.node.rank))?;
+        }
+    }
+    let name = task.name.clone().unwrap_or_else(|| job_name(&args.command));
+    let job_id = db.add_job(&cluster.name, &name)?;
+    let ips: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
+        .collect();
+    let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
+    for node in &connected {
+        let rank = node.node.rank;
+        let spec = JobSpec {
+            id: job_id,
+            envs: up::job_env(&task, &cluster.name, rank, &ips, gpus, job_id),
+            setup: task.setup.clone(),
+            run: task.run.clone().unwrap_or_default(),
+            workdir: workdir(&node.session).await?,
+        };
+        ssh::submit(&node.session, &spec)
+            .await
+            .with_context(|| format!("starting job {job_id} on node {rank}"))?;
+    }
+    let c = &cluster.name;
+    if args.detach {
+        output::message(&format!(
+            "job {job_id} queued on cluster {c}; follow it with: broker logs {c} {job_id} --follow"
+        ));
+        return Ok(ExitStatus::Success);
+    }
+    output::message(&format!("job {job_id} queued on cluster {c}"));
+    let code = nodes::follow(&db, c, &connected, job_id).await?;
+    Ok(nodes::exit_status(code))
+}
+
+/// A task file, read as `launch` reads it (its names checked against the catalogs).
+fn load_task(path: &Path, overrides: &Overrides) -> anyhow::Result<Task> {
+    let bytes = fs_err::read(path)?;
+    let mut catalog = Catalog::load(env::user_catalog_dir().as_deref(), &[])?;
+    catalog.extend(
+        TableInfo {
+            cloud: Cloud::Docker,
+            snapshot: Some(env::today()),
+            origin: Origin::Host,
+            rows: 0,
+        },
+        DockerProvider::new(DockerConfig::from_env()).offers(),
+    );
+    let vocab = Vocabulary::from_offers(&catalog.offers);
+    let mut task = overrides.parse_task(path, &bytes, &vocab)?;
+    overrides
+        .apply(&mut task, &vocab)
+        .context("applying command-line overrides")?;
+    Ok(task)
+}
+
+/// A task whose `run` is `command` (`sky exec CLUSTER COMMAND`).
+fn command_task(command: &str, overrides: &Overrides) -> anyhow::Result<Task> {
+    let mut task = Task {
+        path: "<command line>".into(),
+        name: None,
+        workdir: None,
+        num_nodes: 1,
+        envs: std::collections::BTreeMap::new(),
+        secrets: std::collections::BTreeMap::new(),
+        file_mounts: std::collections::BTreeMap::new(),
+        setup: None,
+        run: Some(command.to_owned()),
+        resources: no_resources(),
+    };
+    overrides
+        .apply(&mut task, &Vocabulary::from_offers(&[]))
+        .context("applying command-line overrides")?;
+    Ok(task)
+}
+
+/// What a task file without a `resources` section has.
+fn no_resources() -> TaskResources {
+    TaskResources {
+        options: vec![crate::request::Resources::default()],
+        ..TaskResources::default()
+    }
+}
+
+/// Says which of the task's fields `exec` does not use: the cluster is what it is.
+fn ignored_fields(task: &Task, cluster: &ClusterRecord) {
+    if task.resources != no_resources() {
+        output::message(&format!(
+            "note: the task's `resources` are ignored; the job runs on `{}` as it is",
+            cluster.name
+        ));
+    }
+    if task.num_nodes != 1 && usize::try_from(task.num_nodes).ok() != Some(cluster.nodes.len()) {
+        output::message(&format!(
+            "note: the task's `num_nodes` is ignored; the job runs on all {} node(s) of `{}`",
+            cluster.nodes.len(),
+            cluster.name
+        ));
+    }
+    if !task.file_mounts.is_empty() {
+        output::message("note: the task's `file_mounts` are ignored by `exec`");
+    }
+}
+
+/// The job's directory: the launch's workdir when the node has one, else the home directory.
+async fn workdir(session: &ssh::SshSession) -> anyhow::Result<String> {
+    let answer = session
+        .run(
+            "sh",
+            &["-c", &format!("if [ -d {REMOTE_WORKDIR} ]; then echo yes; fi")],
+            None,
+        )
+        .await
+        .context("looking for the workdir on the node")?;
+    Ok(if String::from_utf8_lossy(&answer).trim() == "yes" {
+        REMOTE_WORKDIR.to_owned()
+    } else {
+        ".".to_owned()
+    })
+}
+
+/// A short name for a command job: its text, cut to 40 characters.
+fn job_name(words: &[String]) -> String {
+    let text = words.join(" ");
+    let mut name: String = text.chars().take(40).collect();
+    if name.len() < text.len() {
+        name.push_str("...");
+    }
+    name
+}
