@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use broker_docker::{DockerConfig, DockerProvider};
 use broker_provider::{Candidate, Cloud, ClusterName, Node, Provider};
+use futures_util::future::try_join_all;
 
 use crate::cli::LaunchArgs;
 use crate::commands::interrupt::{Interrupt, Interrupted};
@@ -214,29 +215,38 @@ async fn run_job(
     let cluster_dir = home.join("clusters").join(cluster.as_str());
     fs_err::create_dir_all(&cluster_dir)?;
     let known_hosts = cluster_dir.join("known_hosts");
-    let mut sessions = Vec::new();
-    for node in nodes {
-        let addr = node
-            .ssh
-            .with_context(|| format!("node {} of `{cluster}` has no SSH address", node.rank))?;
-        let target = super::nodes::target(addr, key, &known_hosts);
-        let session = ssh::connect(&target, SSH_DEADLINE)
-            .await
-            .with_context(|| format!("reaching node {} over SSH", node.rank))?;
-        if let Some(pinned) = ssh::pinned_key(&known_hosts, &target) {
+    // Every per-node step runs on all nodes at once, so an 8-node launch costs about what a
+    // 1-node launch does.
+    let sessions = try_join_all(nodes.iter().map(|node| {
+        let known_hosts = &known_hosts;
+        async move {
+            let addr = node
+                .ssh
+                .with_context(|| format!("node {} of `{cluster}` has no SSH address", node.rank))?;
+            let target = super::nodes::target(addr, key, known_hosts);
+            let session = ssh::connect(&target, SSH_DEADLINE)
+                .await
+                .with_context(|| format!("reaching node {} over SSH", node.rank))?;
+            anyhow::Ok((node, target, session))
+        }
+    }))
+    .await?;
+    for (node, target, _) in &sessions {
+        if let Some(pinned) = ssh::pinned_key(&known_hosts, target) {
             db.set_host_key(cluster, node.rank, &pinned)?;
         }
-        sessions.push((node, target, session));
     }
 
     crate::failpoint::hit("after-ssh");
 
     if let Some(workdir) = &task.workdir {
-        for (_, target, _) in &sessions {
-            ssh::rsync_dir(target, workdir, REMOTE_WORKDIR)
-                .await
-                .context("syncing the workdir")?;
-        }
+        try_join_all(
+            sessions
+                .iter()
+                .map(|(_, target, _)| ssh::rsync_dir(target, workdir, REMOTE_WORKDIR)),
+        )
+        .await
+        .context("syncing the workdir")?;
     }
 
     let job_id = db.add_job(cluster, task.name.as_deref().unwrap_or("job"))?;
@@ -245,12 +255,10 @@ async fn run_job(
         .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
         .collect();
     let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
-    let mut ids = Vec::new();
-    for (node, _, session) in &sessions {
-        let envs = job_env(task, cluster, node.rank, &ips, gpus, job_id);
+    let ids = try_join_all(sessions.iter().map(|(node, _, session)| {
         let spec = JobSpec {
             id: job_id,
-            envs,
+            envs: job_env(task, cluster, node.rank, &ips, gpus, job_id),
             setup: task.setup.clone(),
             run: task.run.clone().unwrap_or_default(),
             workdir: if task.workdir.is_some() {
@@ -259,12 +267,13 @@ async fn run_job(
                 ".".to_owned()
             },
         };
-        ids.push(
+        async move {
             ssh::submit(session, &spec)
                 .await
-                .with_context(|| format!("starting the job on node {}", node.rank))?,
-        );
-    }
+                .with_context(|| format!("starting the job on node {}", node.rank))
+        }
+    }))
+    .await?;
     db.set_job(cluster, job_id, crate::state::JobState::Running, None)?;
     if args.detach {
         output::message(&format!(
