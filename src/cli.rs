@@ -61,7 +61,8 @@ pub enum Command {
     /// Run a task file or a command on an existing cluster, as a new job.
     ///
     /// Queued behind the cluster's running job. A task file's `resources` are ignored (the
-    /// cluster is what it is). Without `--detach`, streams the output and exits with the job's
+    /// cluster is what it is), but for `image_id: docker:IMAGE`, which runs the job in a
+    /// container of IMAGE. Without `--detach`, streams the output and exits with the job's
     /// exit code.
     #[command(
         after_help = "Examples:\n  broker exec exp1 -- python eval.py --split test\n  broker exec exp1 eval.yaml --detach --env SPLIT=test"

@@ -52,6 +52,7 @@ pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
         .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
         .collect();
     let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
+    let image = up::job_image(&task, cluster.cloud);
     for node in &connected {
         let rank = node.node.rank;
         let spec = JobSpec {
@@ -60,6 +61,8 @@ pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
             setup: task.setup.clone(),
             run: task.run.clone().unwrap_or_default(),
             workdir: workdir(&node.session).await?,
+            image: image.clone(),
+            gpus: gpus > 0,
         };
         ssh::submit(&node.session, &spec)
             .await
@@ -128,9 +131,14 @@ fn no_resources() -> TaskResources {
 
 /// Says which of the task's fields `exec` does not use: the cluster is what it is.
 fn ignored_fields(task: &Task, cluster: &ClusterRecord) {
-    if task.resources != no_resources() {
+    // `image_id` is a property of the job, not of the machines: exec honours it.
+    let resources = TaskResources {
+        image_id: None,
+        ..task.resources.clone()
+    };
+    if resources != no_resources() {
         output::message(&format!(
-            "note: the task's `resources` are ignored; the job runs on `{}` as it is",
+            "note: the task's `resources` are ignored (but for `image_id`); the job runs on `{}` as it is",
             cluster.name
         ));
     }

@@ -108,8 +108,9 @@ pub(super) async fn execute(
                 launched.candidate.offer.cloud,
                 launched.candidate.offer.location,
             ));
+            let image = job_image(task, Some(launched.candidate.offer.cloud));
             tokio::select! {
-                outcome = run_job(args, task, &cluster, &launched.nodes, &key, home, &db) => outcome,
+                outcome = run_job(args, task, image, &cluster, &launched.nodes, &key, home, &db) => outcome,
                 () = interrupt.wait() => Err(Interrupted.into()),
             }
         }
@@ -203,9 +204,11 @@ fn report_event(event: &LaunchEvent) {
     output::message(&event.to_string());
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_job(
     args: &LaunchArgs,
     task: &Task,
+    image: Option<String>,
     cluster: &ClusterName,
     nodes: &[Node],
     key: &UserKey,
@@ -256,6 +259,7 @@ async fn run_job(
         .collect();
     let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
     let ids = try_join_all(sessions.iter().map(|(node, _, session)| {
+        let image = image.clone();
         let spec = JobSpec {
             id: job_id,
             envs: job_env(task, cluster, node.rank, &ips, gpus, job_id),
@@ -266,6 +270,8 @@ async fn run_job(
             } else {
                 ".".to_owned()
             },
+            image,
+            gpus: gpus > 0,
         };
         async move {
             ssh::submit(session, &spec)
@@ -316,6 +322,24 @@ async fn run_job(
     };
     db.set_job(cluster, job_id, state, Some(code))?;
     Ok(code)
+}
+
+/// The container image the job runs in, from `image_id: docker:IMAGE`. Any other `image_id`
+/// names a machine image, which VM clouds boot; the Docker cloud has none and says so.
+pub(super) fn job_image(task: &Task, cloud: Option<Cloud>) -> Option<String> {
+    let id = task.resources.image_id.as_deref()?;
+    match id.strip_prefix("docker:") {
+        Some(image) if !image.trim().is_empty() => Some(image.trim().to_owned()),
+        _ => {
+            if cloud == Some(Cloud::Docker) {
+                output::message(&format!(
+                    "note: `image_id: {id}` is a machine image, which the docker cloud ignores; \
+                     `docker:IMAGE` runs the job in a container of IMAGE"
+                ));
+            }
+            None
+        }
+    }
 }
 
 /// The job's environment: the task's envs and secrets, then broker's own variables and their

@@ -34,6 +34,11 @@ pub struct JobSpec {
     pub run: String,
     /// The directory to run in; relative paths and `~/` are under the login user's home.
     pub workdir: String,
+    /// A container image (`docker` reference) to run `setup` and `run` in, with the workdir
+    /// mounted; `None` runs them on the node itself.
+    pub image: Option<String>,
+    /// Whether the node has GPUs, to hand to the image's container (`--gpus all`).
+    pub gpus: bool,
 }
 
 /// Where a job is.
@@ -161,14 +166,16 @@ pub async fn follow(session: &SshSession, id: u64, mut on_line: impl FnMut(&str)
     }
 }
 
-/// The request `agent.sh submit` reads: workdir, setup, run, then `KEY=VALUE` records, each
-/// ended by NUL. NUL is the one byte no environment value or shell command can hold.
+/// The request `agent.sh submit` reads: workdir, setup, run, image, gpus (`1` or empty), then
+/// `KEY=VALUE` records, each ended by NUL. NUL is the one byte no environment value or shell command can hold.
 fn encode(job: &JobSpec) -> Result<Vec<u8>, SshError> {
     let mut out = Vec::new();
     let fields = [
         ("workdir", job.workdir.as_str()),
         ("setup", job.setup.as_deref().unwrap_or("")),
         ("run", job.run.as_str()),
+        ("image", job.image.as_deref().unwrap_or("")),
+        ("gpus", if job.gpus { "1" } else { "" }),
     ];
     for (what, value) in fields {
         if value.contains('\0') {
@@ -236,6 +243,8 @@ mod tests {
             setup: None,
             run: run.into(),
             workdir: "wd".into(),
+            image: None,
+            gpus: false,
         }
     }
 
@@ -352,8 +361,14 @@ mod tests {
             setup: None,
             run: "echo hi".into(),
             workdir: "w".into(),
+            image: None,
+            gpus: false,
         };
-        assert_eq!(encode(&job).unwrap(), b"w\0\0echo hi\0A=x\ny\0");
+        assert_eq!(encode(&job).unwrap(), b"w\0\0echo hi\0\0\0A=x\ny\0");
+        let mut imaged = job.clone();
+        imaged.image = Some("img:1".into());
+        imaged.gpus = true;
+        assert_eq!(encode(&imaged).unwrap(), b"w\0\0echo hi\0img:1\x001\0A=x\ny\0");
         let mut bad = job.clone();
         bad.envs.insert("1X".into(), String::new());
         assert!(matches!(encode(&bad), Err(SshError::Invalid(_))));

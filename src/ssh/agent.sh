@@ -2,7 +2,8 @@
 # broker's on-node job runner, installed at ~/.broker/agent.sh and run as `bash agent.sh CMD ...`.
 #
 # Jobs live in ~/.broker/jobs/<id>/: workdir, setup, run (the commands), env (NUL-separated
-# KEY=VALUE records), log (stdout+stderr), pid (the runner), started, exit (the exit code).
+# KEY=VALUE records), image (a container image to run in, or empty), gpus (1: give that
+# container the node's GPUs), log (stdout+stderr), pid (the runner), started, exit (the exit code).
 # bash, not sh: reading NUL-separated records needs `read -d ''`, and jobs run with bash anyway.
 set -u
 
@@ -17,7 +18,7 @@ valid_id() {
     case $1 in '' | *[!0-9]*) die "bad job id '$1'" ;; esac
 }
 
-# submit ID: stdin is workdir NUL setup NUL run NUL then the env records. Sending the same id
+# submit ID: stdin is workdir NUL setup NUL run NUL image NUL gpus NUL then the env records. Sending the same id
 # again is a no-op, so a resend after a dropped connection cannot start a job twice.
 submit() {
     valid_id "$1"
@@ -28,10 +29,14 @@ submit() {
     IFS= read -r -d '' workdir || die "truncated request"
     IFS= read -r -d '' setup || die "truncated request"
     IFS= read -r -d '' run || die "truncated request"
+    IFS= read -r -d '' image || die "truncated request"
+    IFS= read -r -d '' gpus || die "truncated request"
     cat >"$tmp/env" || die "truncated request"
     printf '%s' "$workdir" >"$tmp/workdir"
     printf '%s' "$setup" >"$tmp/setup"
     printf '%s' "$run" >"$tmp/run"
+    printf '%s' "$image" >"$tmp/image"
+    printf '%s' "$gpus" >"$tmp/gpus"
     : >"$tmp/log"
     # rename(2) of a directory onto a non-empty one fails: the first submit of an id wins.
     if ! mv -T "$tmp" "$dir" 2>/dev/null; then
@@ -62,6 +67,10 @@ run_job() {
             '~/'*) workdir=$HOME/${workdir#'~/'} ;;
         esac
         mkdir -p -- "$workdir" && cd -- "$workdir" || exit 1
+        if [ -s "$dir/image" ]; then
+            in_container "$1"
+            exit
+        fi
         while IFS= read -r -d '' record; do
             export -- "$record"
         done <"$dir/env"
@@ -73,6 +82,81 @@ run_job() {
     status=$?
     # Atomic, so a reader never sees an empty exit file.
     printf '%s\n' "$status" >"$dir/exit.tmp" && mv -f "$dir/exit.tmp" "$dir/exit"
+}
+
+# node_env NAME: NAME in /etc/broker/node.env (KEY=VALUE lines), or nothing. The Docker cloud
+# mounts it into its nodes with BROKER_SHARED_DIR and BROKER_NODE_CONTAINER.
+node_env() {
+    [ -r /etc/broker/node.env ] || return 0
+    sed -n "s/^$1=//p" /etc/broker/node.env | head -n 1
+}
+
+# in_container ID: runs job ID's setup and run in a container of its image, from the workdir
+# (the current directory), and exits with the job's exit code. Called by run_job.
+#
+# The engine may not be on this machine: a Docker-cloud node uses its host's engine, which
+# resolves bind mounts on the host. There BROKER_SHARED_DIR is a directory at the same path on
+# both, so the job's files and its workdir are placed under it first; the workdir is moved there
+# once and replaced by a symlink, so that later syncs land in it too.
+in_container() {
+    image=$(cat "$dir/image")
+    gpus=$(cat "$dir/gpus" 2>/dev/null)
+    if ! command -v docker >/dev/null 2>&1; then
+        printf 'broker agent: the job runs in image %s, but this node has no docker\n' "$image"
+        exit 127
+    fi
+    shared=$(node_env BROKER_SHARED_DIR)
+    node=$(node_env BROKER_NODE_CONTAINER)
+    jd=$dir
+    wd=$(pwd -P)
+    if [ -n "$shared" ]; then
+        jd=$shared/jobs/$1
+        mkdir -p -- "$jd" && cp -- "$dir/env" "$dir/setup" "$dir/run" "$jd/" || exit 1
+        case $wd/ in
+            "$shared"/*) ;;
+            "$(cd && pwd -P)"/)
+                # The home directory cannot move: the job gets an empty directory instead.
+                wd=$shared/home
+                mkdir -p -- "$wd" || exit 1
+                ;;
+            *)
+                target=$shared/workdirs$wd
+                cd / && mkdir -p -- "$(dirname -- "$target")" && rm -rf -- "$target" \
+                    && mv -T -- "$wd" "$target" && ln -s -- "$target" "$wd" || exit 1
+                wd=$target
+                ;;
+        esac
+    fi
+    # Reads the env records from the job directory inside the container: values never pass
+    # through a command line, so they arrive byte for byte as on the node.
+    cat >"$jd/inner.sh" <<'INNER'
+jd=$1
+while IFS= read -r -d '' record; do
+    export -- "$record"
+done <"$jd/env"
+if [ -s "$jd/setup" ]; then
+    bash -c "$(cat "$jd/setup")" || exit
+fi
+bash -c "$(cat "$jd/run")"
+INNER
+    if ! docker image inspect "$image" >/dev/null 2>&1 && ! docker pull "$image"; then
+        printf 'broker agent: image %s is not on the node and could not be pulled\n' "$image"
+        exit 125
+    fi
+    cluster=
+    while IFS= read -r -d '' record; do
+        case $record in BROKER_CLUSTER_NAME=*) cluster=${record#*=} ;; esac
+    done <"$dir/env"
+    # Labelled like the nodes, so that teardown and leak checks find it.
+    set -- run --rm --name "broker-job-${node:-$(hostname)}-$1" \
+        --label broker.managed=1 --label "broker.job=$1"
+    [ -n "$cluster" ] && set -- "$@" --label "broker.cluster=$cluster"
+    [ "$gpus" = 1 ] && set -- "$@" --gpus all
+    # The node's network: the job sees the cluster as a job outside a container does.
+    if [ -n "$node" ]; then set -- "$@" --network "container:$node"; else set -- "$@" --network host; fi
+    set -- "$@" -v "$jd:$jd" -v "$wd:$wd" -w "$wd" "$image" bash "$jd/inner.sh" "$jd"
+    docker "$@"
+    exit
 }
 
 # state ID: queued | running | exited N | lost | unknown

@@ -10,5 +10,6 @@
 
 mod crash;
 mod harness;
+mod image;
 mod jobs;
 mod lifecycle;

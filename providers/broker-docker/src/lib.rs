@@ -51,6 +51,17 @@ pub struct DockerConfig {
     pub docker: PathBuf,
     /// A `build.sh` to build the image with; `None` uses the copy compiled into this crate.
     pub build_script: Option<PathBuf>,
+    /// Give every node this host's Docker engine, so that jobs with a `docker:` image can run
+    /// their container: the engine socket and the docker CLI are bind-mounted into the node, and
+    /// a host directory per node ([`Self::state_dir`]`/nodes/<cluster>/<container>`) is mounted
+    /// at the same path so that the job's bind mounts mean the same thing on both sides.
+    ///
+    /// Whoever controls a node then controls the host's engine, which is root on this host. That
+    /// is acceptable for a local test cloud whose nodes run the user's own jobs, and is why only
+    /// the local cloud does it. Default `true`; `BROKER_DOCKER_SHARE_ENGINE=0` turns it off.
+    pub share_engine: bool,
+    /// Where the per-node shared directories live. Default `<temp dir>/broker-docker`.
+    pub state_dir: PathBuf,
 }
 
 impl Default for DockerConfig {
@@ -59,13 +70,15 @@ impl Default for DockerConfig {
             image: DEFAULT_IMAGE.to_owned(),
             docker: PathBuf::from("docker"),
             build_script: None,
+            share_engine: true,
+            state_dir: std::env::temp_dir().join("broker-docker"),
         }
     }
 }
 
 impl DockerConfig {
-    /// The defaults, with `BROKER_DOCKER_IMAGE` overriding the image and `BROKER_DOCKER_CLI` the
-    /// docker program.
+    /// The defaults, with `BROKER_DOCKER_IMAGE` overriding the image, `BROKER_DOCKER_CLI` the
+    /// docker program and `BROKER_DOCKER_SHARE_ENGINE=0` turning [`Self::share_engine`] off.
     pub fn from_env() -> Self {
         let mut config = Self::default();
         if let Some(image) = std::env::var("BROKER_DOCKER_IMAGE").ok().filter(|s| !s.is_empty()) {
@@ -73,6 +86,9 @@ impl DockerConfig {
         }
         if let Some(cli) = std::env::var_os("BROKER_DOCKER_CLI").filter(|s| !s.is_empty()) {
             config.docker = PathBuf::from(cli);
+        }
+        if let Ok(share) = std::env::var("BROKER_DOCKER_SHARE_ENGINE") {
+            config.share_engine = !matches!(share.trim(), "0" | "false" | "no" | "off");
         }
         config
     }

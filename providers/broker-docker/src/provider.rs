@@ -5,6 +5,7 @@
 //! idempotency comes from looking the token up by label before creating anything.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -31,6 +32,57 @@ pub struct DockerProvider {
     pub(crate) config: DockerConfig,
     pub(crate) docker: Docker,
     host: Host,
+    /// What nodes get of the host's engine; `None` when sharing is off or impossible.
+    engine: Option<SharedEngine>,
+}
+
+/// The host's engine as a node sees it (see [`DockerConfig::share_engine`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SharedEngine {
+    /// The engine's socket on the host, mounted at `/var/run/docker.sock` in the node.
+    socket: PathBuf,
+    /// The host's docker CLI, mounted read-only at `/usr/local/bin/docker` (a static Go binary
+    /// on Debian and in Docker's packages, so it runs in the Debian node).
+    cli: PathBuf,
+    /// Where the per-node shared directories go: `<root>/nodes/<cluster>/<container>`.
+    root: PathBuf,
+}
+
+impl SharedEngine {
+    fn detect(config: &DockerConfig) -> Option<Self> {
+        if !config.share_engine {
+            return None;
+        }
+        let socket = match std::env::var("DOCKER_HOST") {
+            Ok(host) if !host.is_empty() => PathBuf::from(host.strip_prefix("unix://")?),
+            _ => PathBuf::from("/var/run/docker.sock"),
+        };
+        if !socket.exists() {
+            return None;
+        }
+        let cli = find_program(&config.docker)?;
+        Some(Self {
+            socket,
+            cli,
+            root: config.state_dir.clone(),
+        })
+    }
+
+    fn cluster_dir(&self, cluster: &ClusterName) -> PathBuf {
+        self.root.join("nodes").join(cluster.as_str())
+    }
+}
+
+/// `program` as an absolute path with symlinks resolved: as given when it has a `/`, else the
+/// first match on `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.canonicalize().ok();
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .and_then(|path| path.canonicalize().ok())
 }
 
 impl DockerProvider {
@@ -40,6 +92,7 @@ impl DockerProvider {
             bin: config.docker.clone(),
         };
         Self {
+            engine: SharedEngine::detect(&config),
             config,
             docker,
             host: Host::detect(),
@@ -180,9 +233,30 @@ fn token_tag(token: &str) -> String {
     format!("{:08x}", hash >> 32)
 }
 
-/// The `docker run` arguments for one node.
-fn run_args(spec: &LaunchSpec, rank: u32, base_rank: u32, size: Size, image: &str) -> Vec<String> {
+/// The file a node with a shared directory `dir` finds at `/etc/broker/node.env`: `KEY=VALUE`
+/// lines with `BROKER_SHARED_DIR` and `BROKER_NODE_CONTAINER`. A file, not `-e`: SSH sessions
+/// do not see the container's environment, and sshd overwrites its own.
+fn node_file(dir: &Path) -> PathBuf {
+    dir.with_extension("env")
+}
+
+/// The container name of a node.
+fn container_name(spec: &LaunchSpec, rank: u32) -> String {
+    format!("broker-{}-{rank}-{}", spec.cluster, token_tag(&spec.token.0))
+}
+
+/// The `docker run` arguments for one node; `shared` is the host's engine and the node's shared
+/// directory when the node gets them.
+fn run_args(
+    spec: &LaunchSpec,
+    rank: u32,
+    base_rank: u32,
+    size: Size,
+    image: &str,
+    shared: Option<(&SharedEngine, &Path)>,
+) -> Vec<String> {
     let cluster = &spec.cluster;
+    let name = container_name(spec, rank);
     let mut args: Vec<String> = vec![
         "run".into(),
         "-d".into(),
@@ -190,7 +264,7 @@ fn run_args(spec: &LaunchSpec, rank: u32, base_rank: u32, size: Size, image: &st
         "--pull".into(),
         "never".into(),
         "--name".into(),
-        format!("broker-{cluster}-{rank}-{}", token_tag(&spec.token.0)),
+        name.clone(),
         "--hostname".into(),
         format!("broker-{cluster}-{rank}"),
         "--network".into(),
@@ -216,6 +290,23 @@ fn run_args(spec: &LaunchSpec, rank: u32, base_rank: u32, size: Size, image: &st
         format!("BROKER_AUTHORIZED_KEY={}", spec.ssh_public_key.trim()),
         "--restart".into(),
         "no".into(),
+    ]);
+    if let Some((engine, dir)) = shared {
+        // The agent reads where things are from this file (see agent.sh and `node_file`).
+        let file = node_file(dir);
+        let dir = dir.display();
+        args.extend([
+            "-v".into(),
+            format!("{}:/var/run/docker.sock", engine.socket.display()),
+            "-v".into(),
+            format!("{}:/usr/local/bin/docker:ro", engine.cli.display()),
+            "-v".into(),
+            format!("{dir}:{dir}"),
+            "-v".into(),
+            format!("{}:/etc/broker/node.env:ro", file.display()),
+        ]);
+    }
+    args.extend([
         "--cpus".into(),
         size.cpus.to_string(),
         "--memory".into(),
@@ -269,10 +360,34 @@ impl Provider for DockerProvider {
 
         if !missing.is_empty() {
             self.ensure_network(&spec.cluster).await?;
+            // Each node's shared directory exists before its container: docker would create a
+            // missing one, but owned by the engine's user.
+            let mut dirs = Vec::new();
+            for &rank in &missing {
+                let dir = self
+                    .engine
+                    .as_ref()
+                    .map(|engine| engine.cluster_dir(&spec.cluster).join(container_name(spec, rank)));
+                if let Some(dir) = &dir {
+                    let contents = format!(
+                        "BROKER_SHARED_DIR={}\nBROKER_NODE_CONTAINER={}\n",
+                        dir.display(),
+                        container_name(spec, rank)
+                    );
+                    std::fs::create_dir_all(dir)
+                        .and_then(|()| std::fs::write(node_file(dir), contents))
+                        .map_err(|e| ProviderError::Other {
+                            cloud: Cloud::Docker,
+                            source: format!("creating {}: {e}", dir.display()).into(),
+                        })?;
+                }
+                dirs.push(dir);
+            }
             let mut runs = JoinSet::new();
-            for rank in missing {
+            for (rank, dir) in missing.into_iter().zip(dirs) {
                 let docker = self.docker.clone();
-                let args = run_args(spec, rank, base_rank, size, image);
+                let shared = self.engine.as_ref().zip(dir.as_deref());
+                let args = run_args(spec, rank, base_rank, size, image, shared);
                 runs.spawn(async move { docker.run(&args).await });
             }
             let mut failure: Option<CliFailure> = None;
@@ -351,6 +466,19 @@ impl Provider for DockerProvider {
             }
         }
         self.remove_network(cluster).await?;
+        if let Some(engine) = &self.engine {
+            // The nodes' shared directories (their job files and workdirs).
+            match std::fs::remove_dir_all(engine.cluster_dir(cluster)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(ProviderError::Other {
+                        cloud: Cloud::Docker,
+                        source: format!("removing the shared directories of {cluster}: {e}").into(),
+                    });
+                }
+            }
+        }
         Ok(if ids.is_empty() {
             Teardown::AlreadyGone
         } else {
@@ -395,7 +523,8 @@ mod tests {
     #[test]
     fn run_args_tag_size_and_publish_on_loopback() {
         let size = provider().validate(&spec("docker-cpu-2")).unwrap();
-        let args = run_args(&spec("docker-cpu-2"), 3, 2, size, "broker-node:1");
+        let args = run_args(&spec("docker-cpu-2"), 3, 2, size, "broker-node:1", None);
+        assert!(!args.join(" ").contains("docker.sock"), "sharing is opt-in per call");
         let joined = args.join(" ");
         for part in [
             "run -d --pull never",
@@ -416,6 +545,37 @@ mod tests {
         }
         assert!(args.contains(&"BROKER_AUTHORIZED_KEY=ssh-ed25519 AAAA test".to_owned()));
         assert_eq!(args.last().map(String::as_str), Some("broker-node:1"));
+    }
+
+    #[test]
+    fn a_shared_engine_mounts_socket_cli_and_the_node_dir_at_the_same_path() {
+        let size = provider().validate(&spec("docker-cpu-1")).unwrap();
+        let engine = SharedEngine {
+            socket: "/var/run/docker.sock".into(),
+            cli: "/usr/bin/docker".into(),
+            root: "/tmp/bd".into(),
+        };
+        let dir = engine.cluster_dir(&"train".parse().unwrap()).join("n0");
+        let args = run_args(&spec("docker-cpu-1"), 0, 0, size, "img", Some((&engine, &dir)));
+        let joined = args.join(" ");
+        for part in [
+            "-v /var/run/docker.sock:/var/run/docker.sock",
+            "-v /usr/bin/docker:/usr/local/bin/docker:ro",
+            "-v /tmp/bd/nodes/train/n0:/tmp/bd/nodes/train/n0",
+            "-v /tmp/bd/nodes/train/n0.env:/etc/broker/node.env:ro",
+        ] {
+            assert!(joined.contains(part), "{part} not in {joined}");
+        }
+        assert_eq!(args.last().map(String::as_str), Some("img"));
+    }
+
+    #[test]
+    fn sharing_the_engine_can_be_turned_off() {
+        let config = DockerConfig {
+            share_engine: false,
+            ..DockerConfig::default()
+        };
+        assert_eq!(SharedEngine::detect(&config), None);
     }
 
     #[test]
