@@ -403,3 +403,16 @@ async fn a_missing_docker_cli_is_an_auth_error_with_a_hint() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The contract every provider passes, on the real engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_shared_provider_conformance_suite() {
+    let provider = provider().await;
+    let fixture = broker_provider::conformance::Fixture {
+        offer: provider.offers().remove(0),
+        public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBrokerConformanceTestKeyOnlyxxxxxxxxxxxxxx conformance"
+            .into(),
+        prefix: format!("cf{}", std::process::id()),
+    };
+    broker_provider::conformance::run_all(&provider, &fixture).await;
+}

@@ -16,6 +16,8 @@
 
 mod cloud;
 mod cluster;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::{Cloud, ClusterName, LaunchToken, Location, Node, Offer, ProviderError, Teardown};
+use crate::{Accelerator, Cloud, ClusterName, LaunchToken, Location, Node, Offer, ProviderError, Teardown};
 
 /// What `check` found out about a cloud's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct LaunchSpec {
     pub instance_type: String,
     /// Where.
     pub location: Location,
+    /// The accelerators the offer carries on each node. Clouds that attach GPUs to a host
+    /// (GCE's N1 with `guestAccelerators`) need it; the others find them in the instance type.
+    pub accelerator: Option<Accelerator>,
     /// How many nodes.
     pub count: u32,
     /// Spot market or on-demand.
@@ -48,6 +51,7 @@ impl LaunchSpec {
             token,
             instance_type: offer.instance_type.to_string(),
             location: offer.location.clone(),
+            accelerator: offer.accelerator.clone(),
             count,
             spot,
             disk_gib: 256,
@@ -115,6 +119,28 @@ pub trait Provider: fmt::Debug + fmt::Display + Send + Sync + 'static {
 
     /// Every node carrying broker's marker, whatever its cluster (for orphan checks).
     async fn sweep(&self) -> Result<Vec<Node>, ProviderError>;
+
+    /// Stops the cluster's nodes: compute stops billing, disks stay. Idempotent: stopped nodes
+    /// are left as they are. Clouds that cannot stop keep this default, which says so.
+    async fn stop(&self, cluster: &ClusterName) -> Result<Vec<Node>, ProviderError> {
+        let _ = cluster;
+        Err(self.unsupported("stopping a cluster"))
+    }
+
+    /// Starts the cluster's stopped nodes again and returns them (addresses may have changed).
+    /// Idempotent: running nodes are left as they are.
+    async fn start(&self, cluster: &ClusterName) -> Result<Vec<Node>, ProviderError> {
+        let _ = cluster;
+        Err(self.unsupported("starting a stopped cluster"))
+    }
+
+    /// The error for an operation this cloud does not offer.
+    fn unsupported(&self, what: &str) -> ProviderError {
+        ProviderError::Invalid {
+            cloud: self.cloud(),
+            message: format!("{what} is not supported on {}", self.cloud()),
+        }
+    }
 }
 
 /// A provider behind a pointer, as the engine holds them.
