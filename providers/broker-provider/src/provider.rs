@@ -41,6 +41,10 @@ pub struct LaunchSpec {
     pub ssh_public_key: String,
     /// Extra user labels to put on every resource.
     pub labels: BTreeMap<String, String>,
+    /// A hard limit on each node's life, in seconds, for clouds that can enforce one themselves
+    /// (GCE's `maxRunDuration` with delete). Broker's on-node watchdog enforces it everywhere;
+    /// this is the cloud-side second line for a node whose watchdog never ran.
+    pub max_run_seconds: Option<u64>,
 }
 
 impl LaunchSpec {
@@ -58,7 +62,15 @@ impl LaunchSpec {
             image: None,
             ssh_public_key: String::new(),
             labels: BTreeMap::new(),
+            max_run_seconds: None,
         }
+    }
+
+    /// Sets the hard limit on each node's life.
+    #[must_use]
+    pub fn with_max_run_seconds(mut self, seconds: Option<u64>) -> Self {
+        self.max_run_seconds = seconds;
+        self
     }
 
     /// Sets the root disk size.
