@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod date;
 pub mod diagnostics;
 pub mod env;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use broker_provider::ClusterName;
+use broker_provider::{Cloud, ClusterName};
 
 use crate::commands::{ExitStatus, UserError};
+use crate::config::Config;
 use crate::ssh::{self, SshSession, SshTarget, UserKey};
 use crate::state::{ClusterRecord, ClusterState, JobRecord, JobState, NodeRecord, StateDb};
 use crate::{env, output};
@@ -33,15 +34,25 @@ pub(super) fn known_hosts(home: &Path, cluster: &ClusterName) -> PathBuf {
     home.join("clusters").join(cluster.as_str()).join("known_hosts")
 }
 
-/// How to log in to the node whose SSH server listens on `addr`.
-pub(super) fn target(addr: SocketAddr, key: &UserKey, known_hosts: &Path) -> SshTarget {
+/// The user's settings file under `home`.
+pub(super) fn config(home: &Path) -> anyhow::Result<Config> {
+    Config::load(&crate::config::path(home)).map_err(|e| {
+        UserError::new(e.to_string())
+            .with_hint("fix or remove the file; `broker --help` describes its keys")
+            .into()
+    })
+}
+
+/// How to log in to a node of `cloud` whose SSH server listens on `addr`: the cloud's login user
+/// and, when the settings file names one, its `ProxyCommand`.
+pub(super) fn target(addr: SocketAddr, cloud: Cloud, config: &Config, key: &UserKey, known_hosts: &Path) -> SshTarget {
     SshTarget {
         host: addr.ip().to_string(),
         port: addr.port(),
-        user: "root".to_owned(),
+        user: config.ssh_user(cloud),
         known_hosts: known_hosts.to_path_buf(),
         key: key.private.clone(),
-        proxy_command: None,
+        proxy_command: config.cloud(cloud).ssh_proxy_command,
     }
 }
 
@@ -87,12 +98,14 @@ async fn connect(home: &Path, cluster: &ClusterRecord, nodes: &[NodeRecord]) -> 
     }
     let key = ssh::ensure_user_key(home)?;
     let known_hosts = known_hosts(home, name);
+    let config = config(home)?;
+    let cloud = cluster.cloud.unwrap_or(Cloud::Docker);
     let mut connected = Vec::with_capacity(nodes.len());
     for node in nodes {
         let addr = node
             .ssh_addr
             .with_context(|| format!("node {} of `{name}` has no recorded SSH address", node.rank))?;
-        let session = ssh::connect(&target(addr, &key, &known_hosts), RECONNECT_DEADLINE)
+        let session = ssh::connect(&target(addr, cloud, &config, &key, &known_hosts), RECONNECT_DEADLINE)
             .await
             .with_context(|| format!("reaching node {} of `{name}` over SSH", node.rank))?;
         connected.push(Connected {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,8 @@ pub(super) async fn execute(
             .into());
     };
     let cluster = cluster_name(args, task)?;
+    // Checked before anything is created: a typo in a path must not cost a GPU hour.
+    let mounts = local_mounts(task, &args.file)?;
     if !args.yes && !confirm(first, &cluster)? {
         output::message("aborted: nothing was created");
         return Ok(ExitStatus::UserError);
@@ -79,7 +81,7 @@ pub(super) async fn execute(
     let db = StateDb::open(&home.join("state.db"))?;
     let template = LaunchTemplate {
         disk_gib: task.resources.disk_size.unwrap_or(256),
-        image: None,
+        image: machine_image(task),
         ssh_public_key: key.public.clone(),
         labels: task.resources.labels.clone(),
         task_name: task.name.clone(),
@@ -108,9 +110,14 @@ pub(super) async fn execute(
                 launched.candidate.offer.cloud,
                 launched.candidate.offer.location,
             ));
-            let image = job_image(task, Some(launched.candidate.offer.cloud));
+            let job = JobPlan {
+                image: job_image(task, Some(launched.candidate.offer.cloud)),
+                cloud: launched.candidate.offer.cloud,
+                gpus_per_node: gpus_per_node(&launched.candidate),
+                mounts,
+            };
             tokio::select! {
-                outcome = run_job(args, task, image, &cluster, &launched.nodes, &key, home, &db) => outcome,
+                outcome = run_job(args, task, &job, &cluster, &launched.nodes, &key, home, &db) => outcome,
                 () = interrupt.wait() => Err(Interrupted.into()),
             }
         }
@@ -204,11 +211,65 @@ fn report_event(event: &LaunchEvent) {
     output::message(&event.to_string());
 }
 
+/// What the job needs to know about where it landed.
+struct JobPlan {
+    /// The container image to run in (`image_id: docker:IMAGE`).
+    image: Option<String>,
+    /// The cloud, for its login user and `ProxyCommand`.
+    cloud: Cloud,
+    /// Whole GPUs on each node (`BROKER_NUM_GPUS_PER_NODE`).
+    gpus_per_node: u32,
+    /// `file_mounts`: local path (checked to exist) -> remote path.
+    mounts: Vec<(PathBuf, String)>,
+}
+
+/// The task's `file_mounts` with local paths resolved (`~/` is the user's home, a relative path
+/// is relative to the task file, as `workdir` is) and checked to exist.
+fn local_mounts(task: &Task, task_file: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let base = task_file.parent().unwrap_or_else(|| Path::new("."));
+    let mut mounts = Vec::new();
+    for (remote, local) in &task.file_mounts {
+        let path = match local.strip_prefix("~/") {
+            Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
+            None => base.join(local),
+        };
+        if !path.exists() {
+            return Err(UserError::new(format!(
+                "file_mounts: `{local}` (for `{remote}`) does not exist: {}",
+                path.display()
+            ))
+            .with_hint(format!(
+                "paths are relative to the task file's directory, {}",
+                base.display()
+            ))
+            .into());
+        }
+        mounts.push((path, remote.clone()));
+    }
+    Ok(mounts)
+}
+
+/// The machine image to boot: `image_id` unless it names a container (`docker:`), which the job
+/// runs in instead (see [`job_image`]).
+fn machine_image(task: &Task) -> Option<String> {
+    task.resources.image_id.clone().filter(|id| !id.starts_with("docker:"))
+}
+
+/// Whole GPUs on each node of `candidate`; a fractional share counts as one device.
+pub(super) fn gpus_per_node(candidate: &Candidate) -> u32 {
+    candidate.offer.accelerator.as_ref().map_or(0, |a| {
+        // Catalog counts are small positive numbers; the cast cannot truncate meaningfully.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = a.count.ceil().max(0.0) as u32;
+        whole
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_job(
     args: &LaunchArgs,
     task: &Task,
-    image: Option<String>,
+    job: &JobPlan,
     cluster: &ClusterName,
     nodes: &[Node],
     key: &UserKey,
@@ -218,15 +279,17 @@ async fn run_job(
     let cluster_dir = home.join("clusters").join(cluster.as_str());
     fs_err::create_dir_all(&cluster_dir)?;
     let known_hosts = cluster_dir.join("known_hosts");
+    let config = super::nodes::config(home)?;
     // Every per-node step runs on all nodes at once, so an 8-node launch costs about what a
     // 1-node launch does.
     let sessions = try_join_all(nodes.iter().map(|node| {
         let known_hosts = &known_hosts;
+        let config = &config;
         async move {
             let addr = node
                 .ssh
                 .with_context(|| format!("node {} of `{cluster}` has no SSH address", node.rank))?;
-            let target = super::nodes::target(addr, key, known_hosts);
+            let target = super::nodes::target(addr, job.cloud, config, key, known_hosts);
             let session = ssh::connect(&target, SSH_DEADLINE)
                 .await
                 .with_context(|| format!("reaching node {} over SSH", node.rank))?;
@@ -251,15 +314,24 @@ async fn run_job(
         .await
         .context("syncing the workdir")?;
     }
+    for (local, remote) in &job.mounts {
+        try_join_all(
+            sessions
+                .iter()
+                .map(|(_, target, _)| ssh::rsync_path(target, local, remote)),
+        )
+        .await
+        .with_context(|| format!("syncing file_mounts `{remote}`"))?;
+    }
 
     let job_id = db.add_job(cluster, task.name.as_deref().unwrap_or("job"))?;
     let ips: Vec<String> = nodes
         .iter()
         .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
         .collect();
-    let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
+    let gpus = job.gpus_per_node;
     let ids = try_join_all(sessions.iter().map(|(node, _, session)| {
-        let image = image.clone();
+        let image = job.image.clone();
         let spec = JobSpec {
             id: job_id,
             envs: job_env(task, cluster, node.rank, &ips, gpus, job_id),

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use agent::{JobSpec, JobState, follow, list, status, submit};
 pub use keys::{UserKey, ensure_user_key};
 pub use session::{SshSession, SshTarget, connect, pinned_key};
-pub use sync::rsync_dir;
+pub use sync::{rsync_dir, rsync_path};
 
 /// Everything that can go wrong talking to a node.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,22 @@ use super::{SshError, tail_text};
 /// and whatever `.gitignore` and `.brokerignore` files in the tree exclude. A relative `remote`
 /// is under the login user's home; missing parent directories are created.
 pub async fn rsync_dir(target: &SshTarget, local: &Path, remote: &str) -> Result<(), SshError> {
+    rsync(target, local, remote, true).await
+}
+
+/// Copies `local` to `remote` on the node: a directory as [`rsync_dir`] does, a file as that
+/// file. `~/` at the start of `remote` is the login user's home; an absolute `remote` outside it
+/// is written with `sudo` when the login user is not root (cloud images log in as a user).
+pub async fn rsync_path(target: &SshTarget, local: &Path, remote: &str) -> Result<(), SshError> {
+    let dir = tokio::fs::metadata(local)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", local.display())))?
+        .is_dir();
+    rsync(target, local, remote, dir).await
+}
+
+async fn rsync(target: &SshTarget, local: &Path, remote: &str, dir: bool) -> Result<(), SshError> {
+    let remote = remote.strip_prefix("~/").unwrap_or(remote);
     let config = target.config_file()?;
     let ssh = std::iter::once("ssh".to_owned())
         .chain(target.ssh_args(&config, "yes"))
@@ -21,7 +37,9 @@ pub async fn rsync_dir(target: &SshTarget, local: &Path, remote: &str) -> Result
         .join(" ");
     // The trailing slash copies the directory's contents, not the directory itself.
     let mut source = local.as_os_str().to_owned();
-    source.push("/");
+    if dir {
+        source.push("/");
+    }
     let host = if target.host.contains(':') {
         format!("[{}]", target.host)
     } else {
@@ -29,9 +47,17 @@ pub async fn rsync_dir(target: &SshTarget, local: &Path, remote: &str) -> Result
     };
     let destination = format!("{}@{host}:{remote}", target.user);
 
-    let out = tokio::process::Command::new("rsync")
-        .args(["-a", "--delete", "--mkpath", "--exclude=/.git/", "--exclude=.git/"])
-        .args(["--filter=:- .gitignore", "--filter=:- .brokerignore"])
+    let mut command = tokio::process::Command::new("rsync");
+    command.args(["-a", "--mkpath"]);
+    if dir {
+        command
+            .args(["--delete", "--exclude=/.git/", "--exclude=.git/"])
+            .args(["--filter=:- .gitignore", "--filter=:- .brokerignore"]);
+    }
+    if remote.starts_with('/') && target.user != "root" {
+        command.arg("--rsync-path=sudo rsync");
+    }
+    let out = command
         .arg("-e")
         .arg(&ssh)
         .arg(&source)
@@ -134,6 +160,16 @@ mod docker_tests {
                 files(&session).await,
                 "./.brokerignore\n./.gitignore\n./sub dir/it's.txt\n"
             );
+
+            // A single file lands at the named path, parents created, `~/` meaning home.
+            let file = local.path().join("sub dir/it's.txt");
+            rsync_path(&target, &file, "~/mounts/a/copy.txt").await.unwrap();
+            rsync_path(&target, &file, "/opt/abs/copy.txt").await.unwrap();
+            let out =
+                crate::ssh::SshSession::run(&session, "sh", &["-c", "cat mounts/a/copy.txt /opt/abs/copy.txt"], None)
+                    .await
+                    .unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "quoted name\nquoted name\n");
         })
         .await;
     }

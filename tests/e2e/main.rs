@@ -13,3 +13,4 @@ mod harness;
 mod image;
 mod jobs;
 mod lifecycle;
+mod mounts;
