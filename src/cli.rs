@@ -50,6 +50,15 @@ pub enum Command {
     /// Tear clusters down (idempotent: a cluster already gone is fine).
     Down(DownArgs),
 
+    /// Stop clusters: compute stops billing, disks (and what is on them) are kept.
+    ///
+    /// `broker start` brings them back; `broker down` deletes them. Not every cloud can stop.
+    #[command(after_help = "Examples:\n  broker stop exp1\n  broker start exp1 && broker exec exp1 -- nvidia-smi")]
+    Stop(PowerArgs),
+
+    /// Start stopped clusters again (nodes may get new addresses; broker follows them).
+    Start(PowerArgs),
+
     /// Show a job's output: what it printed so far, or (`--follow`) until it ends.
     ///
     /// With `--follow`, exits with the job's exit code, like `launch`.
@@ -182,6 +191,14 @@ pub struct DownArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+/// `broker stop` and `broker start`.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// The clusters.
+    #[arg(value_name = "CLUSTER", required = true)]
+    pub clusters: Vec<String>,
 }
 
 /// `broker logs`.

@@ -8,6 +8,7 @@ mod interrupt;
 mod launch;
 mod logs;
 mod nodes;
+mod power;
 mod queue;
 mod status;
 mod up;
@@ -82,6 +83,8 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Launch(args) => launch::run(&args).await,
         Command::Status(args) => status::run(&args).await,
         Command::Down(args) => down::run(&args).await,
+        Command::Stop(args) => power::stop(&args).await,
+        Command::Start(args) => power::start(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Queue(args) => queue::run(&args).await,

@@ -125,6 +125,8 @@ text_enum! {
         Running => "running",
         /// The job finished; nodes may still exist.
         Done => "done",
+        /// Stopped by `broker stop`: compute is not billed, disks are.
+        Stopped => "stopped",
         /// Teardown has started.
         Terminating => "terminating",
         /// Every resource is gone.

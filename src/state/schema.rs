@@ -63,20 +63,71 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (cluster, job_id)
     );
     ",
+    // 2: clusters can be `stopped` (`broker stop`). SQLite cannot alter a CHECK constraint, so
+    // the table is rebuilt (with foreign keys off, see `migrate`, so its children stay).
+    "
+    CREATE TABLE clusters_v2 (
+        name          TEXT PRIMARY KEY NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('planned', 'requesting', 'provisioned', 'ready',
+                          'running', 'done', 'stopped', 'terminating', 'torn_down', 'failed')),
+        cloud         TEXT,
+        region        TEXT,
+        zone          TEXT,
+        instance_type TEXT,
+        spot          INTEGER NOT NULL DEFAULT 0,
+        num_nodes     INTEGER NOT NULL DEFAULT 0,
+        hourly_total  REAL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        task_name     TEXT
+    );
+    INSERT INTO clusters_v2 SELECT * FROM clusters;
+    DROP TABLE clusters;
+    ALTER TABLE clusters_v2 RENAME TO clusters;
+    ",
 ];
 
 /// Brings the database up to the newest schema; a no-op when it is already there.
+///
+/// Each migration runs in an immediate transaction that re-reads the version first, so two
+/// brokers opening an old database at once apply each migration exactly once. Foreign keys are
+/// off meanwhile, because rebuilding a parent table would otherwise cascade-delete its children;
+/// they are checked before the transaction commits.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StateError> {
     let known = MIGRATIONS.len();
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let found = usize::try_from(found).map_err(|_| StateError::Corrupt(format!("negative user_version {found}")))?;
-    if found > known {
-        // A newer broker wrote this; guessing at its schema could lose track of running nodes.
-        return Err(StateError::TooNew { found, known });
+    if version(conn)? == known {
+        return Ok(());
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
-        let tx = conn.transaction()?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let outcome = apply(conn, known);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    outcome
+}
+
+fn version(conn: &Connection) -> Result<usize, StateError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    usize::try_from(found).map_err(|_| StateError::Corrupt(format!("negative user_version {found}")))
+}
+
+fn apply(conn: &mut Connection, known: usize) -> Result<(), StateError> {
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found = version(&tx)?;
+        if found > known {
+            // A newer broker wrote this; guessing at its schema could lose track of running nodes.
+            return Err(StateError::TooNew { found, known });
+        }
+        if found > index {
+            continue;
+        }
         tx.execute_batch(sql)?;
+        let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+        if broken != 0 {
+            return Err(StateError::Corrupt(format!(
+                "migration {} left {broken} dangling references",
+                index + 1
+            )));
+        }
         let version = i64::try_from(index + 1).map_err(|_| StateError::Corrupt("too many migrations".into()))?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;

@@ -85,6 +85,34 @@ fn open_creates_private_dir_and_reopen_is_a_no_op() {
 }
 
 #[test]
+fn upgrading_a_version_1_database_keeps_nodes_and_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO clusters (name, state, cloud, created_at, updated_at) VALUES ('old', 'running', 'docker', 1, 1);
+             INSERT INTO jobs (cluster, job_id, name, state, submitted_at) VALUES ('old', 1, 'j', 'running', 1);",
+        )
+        .unwrap();
+    }
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(db.schema_version().unwrap(), schema::MIGRATIONS.len());
+    let old = name("old");
+    assert_eq!(db.jobs(&old).unwrap().len(), 1, "the rebuild of clusters kept its jobs");
+    db.set_state(&old, ClusterState::Stopped).unwrap();
+    assert_eq!(db.cluster(&old).unwrap().unwrap().state, ClusterState::Stopped);
+    let fk: i64 = db
+        .lock()
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1, "foreign keys are back on after migrating");
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");

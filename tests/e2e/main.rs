@@ -14,3 +14,4 @@ mod image;
 mod jobs;
 mod lifecycle;
 mod mounts;
+mod power;

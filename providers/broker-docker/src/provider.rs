@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use broker_provider::{Cloud, ClusterName, LaunchSpec, Node, Offer, Provider, ProviderError, Readiness, Teardown};
+use broker_provider::{
+    Cloud, ClusterName, LaunchSpec, Node, NodeState, Offer, Provider, ProviderError, Readiness, Teardown,
+};
 use tokio::task::JoinSet;
 
 use crate::classify::{CliFailure, Kind};
@@ -488,6 +490,47 @@ impl Provider for DockerProvider {
 
     async fn sweep(&self) -> Result<Vec<Node>, ProviderError> {
         self.nodes_matching(&[managed_filter()]).await
+    }
+
+    /// `docker stop` of every container of the cluster: its nodes and any job containers they
+    /// started on this engine (those are `--rm`, so stopping them removes them).
+    async fn stop(&self, cluster: &ClusterName) -> Result<Vec<Node>, ProviderError> {
+        let filters = [managed_filter(), label_filter(labels::CLUSTER, cluster.as_str())];
+        let ids = self.ids(&filters).await?;
+        if !ids.is_empty() {
+            let mut args = vec!["stop".to_owned(), "-t".into(), "10".into()];
+            args.extend(ids);
+            match self.docker.run(&args).await {
+                Ok(_) => {}
+                // A job container that ended meanwhile removed itself.
+                Err(e) if matches!(e.kind, Kind::NoSuchContainer | Kind::RemovalInProgress) => {}
+                Err(e) => return Err(e.into_error(None)),
+            }
+        }
+        self.nodes(cluster).await
+    }
+
+    /// `docker start` of the cluster's stopped nodes. Each gets a new SSH port on 127.0.0.1
+    /// (published ports are re-assigned on start), which the returned nodes carry.
+    async fn start(&self, cluster: &ClusterName) -> Result<Vec<Node>, ProviderError> {
+        let nodes = self.nodes(cluster).await?;
+        if nodes.is_empty() {
+            return Err(ProviderError::NotFound {
+                cloud: Cloud::Docker,
+                what: format!("nodes of cluster {cluster}"),
+            });
+        }
+        let stopped: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.state != NodeState::Running)
+            .map(|n| n.id.clone())
+            .collect();
+        if !stopped.is_empty() {
+            let mut args = vec!["start".to_owned()];
+            args.extend(stopped);
+            self.docker.run(&args).await.map_err(|e| e.into_error(None))?;
+        }
+        self.nodes(cluster).await
     }
 }
 

@@ -416,3 +416,29 @@ async fn passes_the_shared_provider_conformance_suite() {
     };
     broker_provider::conformance::run_all(&provider, &fixture).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_start_keeps_the_node_and_gives_it_a_reachable_port() {
+    let provider = provider().await;
+    let cluster = TestCluster::new("stop");
+    let nodes = provider.launch(&spec(&provider, &cluster, "stop-t1", 1)).await.unwrap();
+    let stopped = provider.stop(&cluster.name).await.unwrap();
+    assert_eq!(ids(&stopped), ids(&nodes), "the same node, kept");
+    assert!(stopped.iter().all(|n| n.state == NodeState::Stopped), "{stopped:?}");
+    // Stopping twice is fine.
+    provider.stop(&cluster.name).await.unwrap();
+
+    let started = provider.start(&cluster.name).await.unwrap();
+    assert_eq!(ids(&started), ids(&nodes));
+    assert!(started.iter().all(|n| n.state == NodeState::Running), "{started:?}");
+    let addr = started[0].ssh.expect("a started node has an SSH port");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok(),
+        "the new port {addr} accepts connections"
+    );
+    assert!(matches!(
+        provider.terminate(&cluster.name).await.unwrap(),
+        Teardown::Terminated(_)
+    ));
+}
