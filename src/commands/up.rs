@@ -19,7 +19,7 @@ use crate::cli::LaunchArgs;
 use crate::commands::interrupt::{Interrupt, Interrupted};
 use crate::commands::{ExitStatus, UserError};
 use crate::output;
-use crate::provision::{self, LaunchEvent, LaunchTemplate, Providers};
+use crate::provision::{self, LaunchTemplate, Providers};
 use crate::ssh::{self, JobSpec, UserKey};
 use crate::state::StateDb;
 use crate::task::Task;
@@ -89,12 +89,21 @@ pub(super) async fn execute(
     let quiet = args.quiet;
     let interrupt = Interrupt::listen();
     // Not raced against the signal: a create in flight finishes, so teardown sees its nodes.
+    let stage = output::Stage::start(
+        quiet,
+        "provision",
+        &format!(
+            "{} node(s) of {} on {}",
+            first.nodes, first.offer.instance_type, first.offer.cloud
+        ),
+    );
     let launched = provision::launch(&db, providers, &cluster, &plan, &template, &mut |event| {
         if !quiet {
-            report_event(&event);
+            stage.message(&event.to_string());
         }
     })
     .await;
+    stage.done(if launched.is_ok() { "done" } else { "failed" });
 
     // From here on resources may exist: the job's outcome, a failed launch, an error or a signal
     // must all reach the teardown below when `--down` is set.
@@ -207,10 +216,6 @@ async fn ensure_docker_image(docker: &dyn Provider) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report_event(event: &LaunchEvent) {
-    output::message(&event.to_string());
-}
-
 /// What the job needs to know about where it landed.
 struct JobPlan {
     /// The container image to run in (`image_id: docker:IMAGE`).
@@ -282,6 +287,8 @@ async fn run_job(
     let config = super::nodes::config(home)?;
     // Every per-node step runs on all nodes at once, so an 8-node launch costs about what a
     // 1-node launch does.
+    let quiet = args.quiet;
+    let progress = output::Stage::start(quiet, "ssh", &format!("waiting for {} node(s)", nodes.len()));
     let sessions = try_join_all(nodes.iter().map(|node| {
         let known_hosts = &known_hosts;
         let config = &config;
@@ -297,6 +304,7 @@ async fn run_job(
         }
     }))
     .await?;
+    progress.done("connected, host keys pinned");
     for (node, target, _) in &sessions {
         if let Some(pinned) = ssh::pinned_key(&known_hosts, target) {
             db.set_host_key(cluster, node.rank, &pinned)?;
@@ -305,6 +313,7 @@ async fn run_job(
 
     crate::failpoint::hit("after-ssh");
 
+    let progress = output::Stage::start(quiet, "sync", "workdir and file mounts");
     if let Some(workdir) = &task.workdir {
         try_join_all(
             sessions
@@ -323,6 +332,7 @@ async fn run_job(
         .await
         .with_context(|| format!("syncing file_mounts `{remote}`"))?;
     }
+    progress.done("done");
 
     let job_id = db.add_job(cluster, task.name.as_deref().unwrap_or("job"))?;
     let ips: Vec<String> = nodes
@@ -362,11 +372,14 @@ async fn run_job(
     crate::failpoint::hit("after-submit");
 
     let many = sessions.len() > 1;
-    let quiet = args.quiet;
+    // Until the job prints, a spinner says it is starting (setup may be quiet for a while).
+    let waiting = output::spinner_unless(quiet, &format!("job {job_id}: running setup and run"));
     let follows = sessions.iter().zip(&ids).map(|((node, _, session), id)| {
         let rank = node.rank;
+        let waiting = waiting.clone();
         async move {
             ssh::follow(session, *id, |line| {
+                waiting.finish_and_clear();
                 if !quiet {
                     if many {
                         output::job_line(&format!("(rank {rank}) {line}"));
@@ -380,6 +393,7 @@ async fn run_job(
     });
     // Polled together, so every node's output streams as it comes.
     let codes = futures_util::future::join_all(follows).await;
+    waiting.finish_and_clear();
     let mut code = 0;
     for result in codes {
         let c = result?;

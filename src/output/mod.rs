@@ -41,9 +41,15 @@ pub fn job_line(line: &str) {
 /// A spinner on stderr; hidden when stderr is not a terminal or `BROKER_NO_PROGRESS` is set, so
 /// logs and tests see plain lines only.
 pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    spinner_unless(false, message)
+}
+
+/// [`spinner`], also hidden when `quiet` (`--quiet`, `--json`).
+pub fn spinner_unless(quiet: bool, message: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal as _;
-    let hidden =
-        std::env::var_os(crate::env::EnvVars::BROKER_NO_PROGRESS).is_some() || !std::io::stderr().is_terminal();
+    let hidden = quiet
+        || std::env::var_os(crate::env::EnvVars::BROKER_NO_PROGRESS).is_some()
+        || !std::io::stderr().is_terminal();
     let bar = if hidden {
         indicatif::ProgressBar::hidden()
     } else {
@@ -52,4 +58,43 @@ pub fn spinner(message: &str) -> indicatif::ProgressBar {
     bar.set_message(message.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
+}
+
+/// One stage of a launch (provision, SSH, sync, job start) shown as a spinner while it runs and
+/// as one line with its duration when it ends. Messages printed meanwhile go above the spinner.
+pub struct Stage {
+    bar: indicatif::ProgressBar,
+    name: &'static str,
+    started: std::time::Instant,
+    quiet: bool,
+}
+
+impl Stage {
+    /// Starts showing `name: detail`.
+    pub fn start(quiet: bool, name: &'static str, detail: &str) -> Self {
+        Self {
+            bar: spinner_unless(quiet, &format!("{name}: {detail}")),
+            name,
+            started: std::time::Instant::now(),
+            quiet,
+        }
+    }
+
+    /// Prints a message line without tearing the spinner.
+    pub fn message(&self, text: &str) {
+        self.bar.suspend(|| message(text));
+    }
+
+    /// Ends the stage; with a spinner showing, leaves `name: summary (N s)` in its place.
+    pub fn done(self, summary: &str) {
+        let shown = !self.bar.is_hidden();
+        self.bar.finish_and_clear();
+        if shown && !self.quiet {
+            message(&format!(
+                "{}: {summary} ({:.1} s)",
+                self.name,
+                self.started.elapsed().as_secs_f64()
+            ));
+        }
+    }
 }
