@@ -144,7 +144,9 @@ pub struct LaunchArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Print JSON instead of a table.
+    /// Machine-readable output on stdout: the plan with `--dry-run`; otherwise one JSON object
+    /// when the run ends (offer, price, attempts, times, cost, exit code), with the job's output
+    /// on stderr.
     #[arg(long)]
     pub json: bool,
 
@@ -155,6 +157,16 @@ pub struct LaunchArgs {
     /// Refuse offers whose hourly price for the whole cluster is above this (USD).
     #[arg(long, value_name = "USD")]
     pub max_price: Option<f64>,
+
+    /// Hard limit on the cluster's life (`45m`, `2h`): the nodes power themselves off when it
+    /// passes, even if this process, the CI runner or the laptop is gone.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
+    pub max_duration: Option<std::time::Duration>,
+
+    /// Stop the cluster after it has run no job for this long (minutes, or `30s`, `2h`);
+    /// with `--down`, tear it down instead.
+    #[arg(short = 'i', long = "idle-minutes", value_name = "MINUTES", value_parser = crate::duration::parse)]
+    pub idle: Option<std::time::Duration>,
 
     /// How many candidates the plan table shows (JSON lists them all).
     #[arg(long, value_name = "N", default_value_t = 10)]

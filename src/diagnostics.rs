@@ -20,6 +20,10 @@ pub fn report(err: &anyhow::Error) -> ExitStatus {
         output::message("error: interrupted");
         return ExitStatus::Interrupted;
     }
+    if let Some(deadline) = err.downcast_ref::<crate::commands::DeadlineExceeded>() {
+        output::message(&format!("error: {deadline}"));
+        return ExitStatus::DeadlineExceeded;
+    }
     if let Some(no_offer) = err.downcast_ref::<NoOffer>() {
         output::message("error: no offer satisfies the request");
         for reason in &no_offer.reasons {

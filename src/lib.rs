@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod date;
 pub mod diagnostics;
+pub mod duration;
 pub mod env;
 pub mod failpoint;
 pub mod format;

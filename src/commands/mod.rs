@@ -10,6 +10,7 @@ mod logs;
 mod nodes;
 mod power;
 mod queue;
+mod report;
 mod status;
 mod up;
 
@@ -31,6 +32,8 @@ pub enum ExitStatus {
     Job(u8),
     /// 130: stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
     Interrupted,
+    /// 124: `--max-duration` passed before the job ended (as `timeout(1)` reports it).
+    DeadlineExceeded,
 }
 
 impl ExitStatus {
@@ -43,11 +46,13 @@ impl ExitStatus {
             Self::Failure => 4,
             Self::Job(code) => code,
             Self::Interrupted => 130,
+            Self::DeadlineExceeded => 124,
         }
     }
 }
 
 pub use interrupt::Interrupted;
+pub use up::DeadlineExceeded;
 
 /// A failure the user can fix by changing what they asked for.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use broker_docker::{DockerConfig, DockerProvider};
@@ -17,6 +17,7 @@ use futures_util::future::try_join_all;
 
 use crate::cli::LaunchArgs;
 use crate::commands::interrupt::{Interrupt, Interrupted};
+use crate::commands::report::{RunEnd, RunReport};
 use crate::commands::{ExitStatus, UserError};
 use crate::output;
 use crate::provision::{self, LaunchTemplate, Providers};
@@ -85,12 +86,17 @@ pub(super) async fn execute(
         ssh_public_key: key.public.clone(),
         labels: task.resources.labels.clone(),
         task_name: task.name.clone(),
+        max_run_seconds: args.max_duration.map(|d| d.as_secs()),
     };
     let quiet = args.quiet;
+    // Spinners would interleave with a script's reading of stderr; `--json` is for scripts.
+    let hide_progress = args.quiet || args.json;
     let interrupt = Interrupt::listen();
+    let started = SystemTime::now();
+    let mut report = RunReport::new(cluster.as_str(), started);
     // Not raced against the signal: a create in flight finishes, so teardown sees its nodes.
     let stage = output::Stage::start(
-        quiet,
+        hide_progress,
         "provision",
         &format!(
             "{} node(s) of {} on {}",
@@ -104,49 +110,106 @@ pub(super) async fn execute(
     })
     .await;
     stage.done(if launched.is_ok() { "done" } else { "failed" });
+    // The deadline counts from the request, as the node's own timer counts from its boot.
+    let deadline = args.max_duration.map(|d| (tokio::time::Instant::now() + d, d));
 
     // From here on resources may exist: the job's outcome, a failed launch, an error or a signal
     // must all reach the teardown below when `--down` is set.
-    let outcome: anyhow::Result<i32> = match launched {
+    let outcome: anyhow::Result<JobOutcome> = match launched {
         Err(e) => Err(anyhow::Error::new(e).context(format!("launching `{cluster}`"))),
         Ok(_) if interrupt.fired() => Err(Interrupted.into()),
         Ok(launched) => {
-            output::message(&format!(
-                "cluster `{cluster}`: {} node{} of {} on {} ({})",
-                launched.nodes.len(),
-                if launched.nodes.len() == 1 { "" } else { "s" },
-                launched.candidate.offer.instance_type,
-                launched.candidate.offer.cloud,
-                launched.candidate.offer.location,
-            ));
+            report.set_offer(&launched.candidate);
+            if !args.json {
+                output::message(&format!(
+                    "cluster `{cluster}`: {} node{} of {} on {} ({})",
+                    launched.nodes.len(),
+                    if launched.nodes.len() == 1 { "" } else { "s" },
+                    launched.candidate.offer.instance_type,
+                    launched.candidate.offer.cloud,
+                    launched.candidate.offer.location,
+                ));
+            }
             let job = JobPlan {
                 image: job_image(task, Some(launched.candidate.offer.cloud)),
                 cloud: launched.candidate.offer.cloud,
                 gpus_per_node: gpus_per_node(&launched.candidate),
                 mounts,
             };
+            let timer = async {
+                match deadline {
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 outcome = run_job(args, task, &job, &cluster, &launched.nodes, &key, home, &db) => outcome,
                 () = interrupt.wait() => Err(Interrupted.into()),
+                () = timer => Err(DeadlineExceeded(deadline.map(|(_, d)| d).unwrap_or_default()).into()),
             }
         }
     };
-    if args.down {
+    let torn_down = if args.down {
         provision::teardown(&db, providers, &cluster)
             .await
             .with_context(|| format!("tearing down `{cluster}`"))?;
         output::message(&format!("cluster `{cluster}` torn down"));
+        true
     } else {
+        let how = if args.max_duration.is_some() {
+            " (its nodes power themselves off at the --max-duration deadline)"
+        } else {
+            ""
+        };
         output::message(&format!(
-            "cluster `{cluster}` is still up; `broker down {cluster}` stops the billing"
+            "cluster `{cluster}` is still up{how}; `broker down {cluster}` stops the billing"
         ));
+        false
+    };
+    if args.json {
+        report.set_attempts(&db.attempts(&cluster)?);
+        let (end, code) = match &outcome {
+            Ok(JobOutcome::Detached(id)) => {
+                report.set_job(*id);
+                (RunEnd::Running, None)
+            }
+            Ok(JobOutcome::Exited(id, code)) => {
+                report.set_job(*id);
+                (if *code == 0 { RunEnd::Succeeded } else { RunEnd::Failed }, Some(*code))
+            }
+            Err(e) if e.downcast_ref::<Interrupted>().is_some() => (RunEnd::Interrupted, None),
+            Err(e) if e.downcast_ref::<DeadlineExceeded>().is_some() => (RunEnd::DeadlineExceeded, None),
+            Err(e) if e.downcast_ref::<provision::ProvisionError>().is_some() => (RunEnd::LaunchFailed, None),
+            Err(_) => (RunEnd::Error, None),
+        };
+        report.finish(started, end, code, torn_down);
+        output::data(&report.to_json());
     }
-    let code = outcome?;
+    let code = match outcome? {
+        JobOutcome::Detached(_) => 0,
+        JobOutcome::Exited(_, code) => code,
+    };
     Ok(if code == 0 {
         ExitStatus::Success
     } else {
         ExitStatus::Job(u8::try_from(code).unwrap_or(1))
     })
+}
+
+/// The cluster outlived `--max-duration`; its nodes power themselves off.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the run reached its --max-duration of {}; the nodes power themselves off at that deadline",
+    crate::duration::format(*.0)
+)]
+pub struct DeadlineExceeded(pub Duration);
+
+/// How the job phase ended.
+enum JobOutcome {
+    /// `--detach`: job `id` was started and left running.
+    Detached(u64),
+    /// Job `id` ended everywhere with this exit code (the first failing rank's).
+    Exited(u64, i32),
 }
 
 fn cluster_name(args: &LaunchArgs, task: &Task) -> anyhow::Result<ClusterName> {
@@ -280,7 +343,7 @@ async fn run_job(
     key: &UserKey,
     home: &Path,
     db: &StateDb,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<JobOutcome> {
     let cluster_dir = home.join("clusters").join(cluster.as_str());
     fs_err::create_dir_all(&cluster_dir)?;
     let known_hosts = cluster_dir.join("known_hosts");
@@ -288,7 +351,8 @@ async fn run_job(
     // Every per-node step runs on all nodes at once, so an 8-node launch costs about what a
     // 1-node launch does.
     let quiet = args.quiet;
-    let progress = output::Stage::start(quiet, "ssh", &format!("waiting for {} node(s)", nodes.len()));
+    let hide_progress = args.quiet || args.json;
+    let progress = output::Stage::start(hide_progress, "ssh", &format!("waiting for {} node(s)", nodes.len()));
     let sessions = try_join_all(nodes.iter().map(|node| {
         let known_hosts = &known_hosts;
         let config = &config;
@@ -313,7 +377,7 @@ async fn run_job(
 
     crate::failpoint::hit("after-ssh");
 
-    let progress = output::Stage::start(quiet, "sync", "workdir and file mounts");
+    let progress = output::Stage::start(hide_progress, "sync", "workdir and file mounts");
     if let Some(workdir) = &task.workdir {
         try_join_all(
             sessions
@@ -367,13 +431,21 @@ async fn run_job(
         output::message(&format!(
             "job {job_id} started on cluster {cluster}; follow it with: broker logs {cluster} {job_id} --follow"
         ));
-        return Ok(0);
+        return Ok(JobOutcome::Detached(job_id));
     }
     crate::failpoint::hit("after-submit");
 
     let many = sessions.len() > 1;
+    // With `--json`, stdout is the report's: the job's lines go to stderr.
+    let emit = |line: &str| {
+        if args.json {
+            output::message(line);
+        } else {
+            output::job_line(line);
+        }
+    };
     // Until the job prints, a spinner says it is starting (setup may be quiet for a while).
-    let waiting = output::spinner_unless(quiet, &format!("job {job_id}: running setup and run"));
+    let waiting = output::spinner_unless(hide_progress, &format!("job {job_id}: running setup and run"));
     let follows = sessions.iter().zip(&ids).map(|((node, _, session), id)| {
         let rank = node.rank;
         let waiting = waiting.clone();
@@ -382,9 +454,9 @@ async fn run_job(
                 waiting.finish_and_clear();
                 if !quiet {
                     if many {
-                        output::job_line(&format!("(rank {rank}) {line}"));
+                        emit(&format!("(rank {rank}) {line}"));
                     } else {
-                        output::job_line(line);
+                        emit(line);
                     }
                 }
             })
@@ -407,7 +479,7 @@ async fn run_job(
         crate::state::JobState::Failed
     };
     db.set_job(cluster, job_id, state, Some(code))?;
-    Ok(code)
+    Ok(JobOutcome::Exited(job_id, code))
 }
 
 /// The container image the job runs in, from `image_id: docker:IMAGE`. Any other `image_id`

@@ -47,6 +47,8 @@ pub struct LaunchTemplate {
     pub labels: BTreeMap<String, String>,
     /// The task's `name`, recorded with the cluster.
     pub task_name: Option<String>,
+    /// A hard limit on each node's life, enforced from boot (see `LaunchSpec::max_run_seconds`).
+    pub max_run_seconds: Option<u64>,
 }
 
 /// A successful launch.
@@ -338,7 +340,8 @@ pub async fn launch_with(
         .with_disk_gib(template.disk_gib)
         .with_image(template.image.clone())
         .with_ssh_public_key(template.ssh_public_key.clone())
-        .with_labels(template.labels.clone());
+        .with_labels(template.labels.clone())
+        .with_max_run_seconds(template.max_run_seconds);
         events(LaunchEvent::Trying {
             candidate: candidate.clone(),
         });

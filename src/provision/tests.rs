@@ -149,6 +149,7 @@ fn template() -> LaunchTemplate {
         ssh_public_key: "ssh-ed25519 AAAA test".into(),
         labels: BTreeMap::new(),
         task_name: Some("train".into()),
+        max_run_seconds: Some(1200),
     }
 }
 
@@ -193,6 +194,7 @@ async fn intent_is_pending_in_the_db_while_the_provider_is_called() {
     assert_eq!(launched.attempts, 1);
     let spec = &fake.launches()[0];
     assert_eq!((spec.disk_gib, spec.count), (100, 2));
+    assert_eq!(spec.max_run_seconds, Some(1200), "the deadline reaches the provider");
     assert_eq!(spec.ssh_public_key, "ssh-ed25519 AAAA test");
     assert!(
         spec.token.0.starts_with("c1-1-") && spec.token.0.len() <= 64,

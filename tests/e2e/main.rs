@@ -8,6 +8,7 @@
 // Helpers outside `#[test]` functions fail the test on setup errors, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod burst;
 mod crash;
 mod harness;
 mod image;

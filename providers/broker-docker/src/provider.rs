@@ -313,9 +313,39 @@ fn run_args(
         size.cpus.to_string(),
         "--memory".into(),
         format!("{}m", size.memory_mib),
-        image.into(),
     ]);
+    match spec.max_run_seconds {
+        None => args.push(image.into()),
+        Some(seconds) => {
+            // The deadline is armed by the node's own PID 1 at boot, before any SSH: it holds
+            // whatever happens to the broker that launched it. `--rm` makes "exited" mean
+            // "gone", as a terminated VM is.
+            args.splice(2..2, ["--rm".to_owned()]);
+            args.extend([
+                "--entrypoint".into(),
+                "/bin/sh".into(),
+                image.into(),
+                "-c".into(),
+                deadline_script(cluster, seconds),
+            ]);
+        }
+    }
     args
+}
+
+/// The boot script of a node with a deadline: a background timer that, when it fires, removes
+/// the job containers the node started on the shared engine (they would outlive it) and stops
+/// PID 1 (sshd), which ends the container; then the usual entrypoint.
+fn deadline_script(cluster: &ClusterName, seconds: u64) -> String {
+    // `cluster` is a validated name ([a-z0-9-]), safe inside the script as it is.
+    format!(
+        "(sleep {seconds}; \
+          if command -v docker >/dev/null 2>&1 && [ -S /var/run/docker.sock ]; then \
+            docker ps -q --filter label=broker.job --filter label=broker.cluster={cluster} | xargs -r docker rm -f; \
+          fi; \
+          kill -TERM 1) >/dev/null 2>&1 & \
+         exec /usr/local/sbin/broker-node-entrypoint"
+    )
 }
 
 impl fmt::Display for DockerProvider {
@@ -610,6 +640,26 @@ mod tests {
             assert!(joined.contains(part), "{part} not in {joined}");
         }
         assert_eq!(args.last().map(String::as_str), Some("img"));
+    }
+
+    #[test]
+    fn a_deadline_is_armed_at_boot_and_the_node_removes_itself() {
+        let size = provider().validate(&spec("docker-cpu-1")).unwrap();
+        let with = spec("docker-cpu-1").with_max_run_seconds(Some(20));
+        let args = run_args(&with, 0, 0, size, "img", None);
+        assert_eq!(&args[..3], ["run", "-d", "--rm"]);
+        let image_at = args.iter().position(|a| a == "img").unwrap();
+        assert_eq!(&args[image_at - 2..image_at], ["--entrypoint", "/bin/sh"]);
+        assert_eq!(args[image_at + 1], "-c");
+        let script = &args[image_at + 2];
+        assert!(script.starts_with("(sleep 20;"), "{script}");
+        assert!(script.contains("kill -TERM 1"), "{script}");
+        assert!(
+            script.ends_with("exec /usr/local/sbin/broker-node-entrypoint"),
+            "{script}"
+        );
+        let without = run_args(&spec("docker-cpu-1"), 0, 0, size, "img", None);
+        assert!(!without.contains(&"--rm".to_owned()) && without.last().unwrap() == "img");
     }
 
     #[test]

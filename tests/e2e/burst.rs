@@ -1,0 +1,185 @@
+//! CI bursts: `--json` reports, `--max-duration` deadlines that hold without the CLI, and
+//! signals to a `--down` launch.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{World, fixtures};
+
+fn report(run: &crate::harness::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {}", run.show()))
+}
+
+#[test]
+fn json_reports_the_run_and_the_exit_code_is_the_jobs() {
+    for (file, code) in [
+        ("tasks/e2e/hello.yaml", 0),
+        ("tasks/e2e/exit5.yaml", 5),
+        ("tasks/e2e/exit7.yaml", 7),
+    ] {
+        let world = World::new("json");
+        let run = world.broker(&["launch", file, "-c", &world.cluster, "--yes", "--json", "--down"]);
+        assert_eq!(run.code, code, "{}", run.show());
+        let r = report(&run);
+        assert_eq!(r["cluster"], world.cluster.as_str(), "{r}");
+        assert_eq!(r["exit_code"], code, "{r}");
+        assert_eq!(r["state"], if code == 0 { "succeeded" } else { "failed" }, "{r}");
+        assert_eq!(r["offer"]["cloud"], "docker", "{r}");
+        assert!(
+            r["offer"]["instance_type"].as_str().unwrap().starts_with("docker-cpu-"),
+            "{r}"
+        );
+        assert_eq!(r["offer"]["hourly_price"], 0.0, "{r}");
+        assert_eq!(r["cost"], 0.0, "{r}");
+        assert_eq!(r["torn_down"], true, "{r}");
+        assert_eq!(r["job_id"], 1, "{r}");
+        let attempts = r["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{r}");
+        assert_eq!(attempts[0]["outcome"], "ok", "{r}");
+        for field in ["started_at", "ended_at"] {
+            let t = r[field].as_str().unwrap();
+            assert!(
+                t.len() == 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+                "{field}: {t}"
+            );
+        }
+        assert!(r["duration_seconds"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(world.containers().is_empty(), "{:?}", world.containers());
+    }
+}
+
+#[test]
+fn json_keeps_the_jobs_output_off_stdout() {
+    let world = World::new("jsonout");
+    let run = world.broker(&[
+        "launch",
+        "tasks/e2e/start-end.yaml",
+        "-c",
+        &world.cluster,
+        "--yes",
+        "--json",
+        "--down",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    report(&run);
+    assert!(
+        run.stderr.contains("start\n") && run.stderr.contains("end\n"),
+        "{}",
+        run.show()
+    );
+}
+
+/// The deadline is kept by the node itself: with the CLI killed by SIGKILL just after launch,
+/// nothing of broker runs any more, and the node still goes away at the deadline.
+#[test]
+fn max_duration_holds_after_the_cli_is_killed() {
+    let world = World::new("deadline");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
+        .args([
+            "launch",
+            "tasks/e2e/long.yaml",
+            "-c",
+            &world.cluster,
+            "--yes",
+            "--max-duration",
+            "20s",
+        ])
+        .current_dir(fixtures())
+        .env("BROKER_HOME", world.home())
+        .env("BROKER_NO_PROGRESS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("broker ended before the job started").unwrap();
+        if line.contains("started") {
+            break;
+        }
+    }
+    let launched = Instant::now();
+    assert_eq!(world.containers().len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // 20 s from boot, plus a margin for a loaded 2-core machine.
+    let limit = launched + Duration::from_secs(20 + 40);
+    while !world.containers().is_empty() {
+        assert!(
+            Instant::now() < limit,
+            "the node outlived its deadline: {:?}",
+            world.containers()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Broker learns of it on the next refresh, and the cluster is not left "running".
+    let status = world.broker(&["status", "--refresh", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.show());
+    let down = world.broker(&["down", &world.cluster]);
+    assert_eq!(down.code, 0, "{}", down.show());
+}
+
+#[test]
+fn a_cli_that_outlives_the_deadline_reports_it_and_tears_down() {
+    let world = World::new("deadline-cli");
+    let run = world.broker(&[
+        "launch",
+        "tasks/e2e/long.yaml",
+        "-c",
+        &world.cluster,
+        "--yes",
+        "--down",
+        "--json",
+        "--max-duration",
+        "8s",
+    ]);
+    assert_eq!(run.code, 124, "{}", run.show());
+    assert!(
+        run.stderr.contains("reached its --max-duration of 8s"),
+        "{}",
+        run.show()
+    );
+    let r = report(&run);
+    assert_eq!(r["state"], "deadline_exceeded", "{r}");
+    assert_eq!(r["exit_code"], serde_json::Value::Null, "{r}");
+    assert!(world.containers().is_empty(), "{:?}", world.containers());
+}
+
+#[test]
+fn sigterm_to_a_down_launch_leaves_no_node() {
+    let world = World::new("sigterm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
+        .args([
+            "launch",
+            "tasks/e2e/long.yaml",
+            "-c",
+            &world.cluster,
+            "--yes",
+            "--down",
+            "--json",
+        ])
+        .current_dir(fixtures())
+        .env("BROKER_HOME", world.home())
+        .env("BROKER_NO_PROGRESS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("broker ended before the job started").unwrap();
+        if line.contains("started") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["state"], "interrupted", "{r}");
+    assert_eq!(r["torn_down"], true, "{r}");
+    assert!(world.containers().is_empty(), "{:?}", world.containers());
+}
