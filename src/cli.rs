@@ -59,6 +59,16 @@ pub enum Command {
     /// Start stopped clusters again (nodes may get new addresses; broker follows them).
     Start(PowerArgs),
 
+    /// Stop (or with `--down`, tear down) a cluster once it has run no job for a while.
+    ///
+    /// The nodes' own watchdog acts on it, so it holds with broker, the laptop or the CI runner
+    /// gone. On AWS an autostopped node is terminated: broker's AWS nodes stop billing entirely
+    /// when they power off.
+    #[command(
+        after_help = "Examples:\n  broker autostop exp1 -i 30\n  broker autostop exp1 -i 2h --down\n  broker autostop exp1 --cancel"
+    )]
+    Autostop(AutostopArgs),
+
     /// Show a job's output: what it printed so far, or (`--follow`) until it ends.
     ///
     /// With `--follow`, exits with the job's exit code, like `launch`.
@@ -151,7 +161,8 @@ pub struct LaunchArgs {
     pub json: bool,
 
     /// Return once the job started; `broker logs CLUSTER JOB --follow` streams it later.
-    #[arg(short, long, conflicts_with = "down")]
+    /// (With `-i`, `--down` then means: tear down once idle.)
+    #[arg(short, long)]
     pub detach: bool,
 
     /// Refuse offers whose hourly price for the whole cluster is above this (USD).
@@ -203,6 +214,24 @@ pub struct DownArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+/// `broker autostop`.
+#[derive(Debug, Args)]
+pub struct AutostopArgs {
+    /// The cluster.
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: String,
+    /// Idle time before acting (minutes, or `30s`, `2h`).
+    #[arg(short = 'i', long = "idle-minutes", value_name = "MINUTES", value_parser = crate::duration::parse,
+          required_unless_present = "cancel")]
+    pub idle: Option<std::time::Duration>,
+    /// Tear the cluster down instead of stopping it.
+    #[arg(long, conflicts_with = "cancel")]
+    pub down: bool,
+    /// Turn autostop off.
+    #[arg(long, conflicts_with = "idle")]
+    pub cancel: bool,
 }
 
 /// `broker stop` and `broker start`.

@@ -90,6 +90,7 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Down(args) => down::run(&args).await,
         Command::Stop(args) => power::stop(&args).await,
         Command::Start(args) => power::start(&args).await,
+        Command::Autostop(args) => power::autostop(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Queue(args) => queue::run(&args).await,

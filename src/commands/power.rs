@@ -7,10 +7,11 @@
 use anyhow::Context as _;
 use broker_provider::{ClusterName, NodeState};
 
-use crate::cli::PowerArgs;
-use crate::commands::nodes::{cluster, home};
+use crate::cli::{AutostopArgs, PowerArgs};
+use crate::commands::nodes::{cluster, connect_all, home};
 use crate::commands::{ExitStatus, UserError, up};
 use crate::output;
+use crate::ssh::{self, Autostop};
 use crate::state::{ClusterState, StateDb};
 
 pub(super) async fn stop(args: &PowerArgs) -> anyhow::Result<ExitStatus> {
@@ -61,6 +62,47 @@ pub(super) async fn start(args: &PowerArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+pub(super) async fn autostop(args: &AutostopArgs) -> anyhow::Result<ExitStatus> {
+    let home = home()?;
+    let db = StateDb::open(&home.join("state.db"))?;
+    let record = cluster(&db, &args.cluster)?;
+    let setting = match args.idle {
+        Some(idle) if !args.cancel => Autostop::After { idle, down: args.down },
+        _ => Autostop::Cancel,
+    };
+    let nodes = connect_all(&home, &record).await?;
+    set_everywhere(&nodes, setting).await?;
+    output::message(&describe(&record.name, setting));
+    Ok(ExitStatus::Success)
+}
+
+/// Sets `setting` on every node: each node's watchdog decides for itself, so a cluster whose
+/// head dies still stops its workers.
+pub(super) async fn set_everywhere(
+    nodes: &[crate::commands::nodes::Connected],
+    setting: Autostop,
+) -> anyhow::Result<()> {
+    futures_util::future::try_join_all(nodes.iter().map(|n| async move {
+        ssh::set_autostop(&n.session, setting)
+            .await
+            .with_context(|| format!("setting autostop on node {}", n.node.rank))
+    }))
+    .await?;
+    Ok(())
+}
+
+/// One line saying what the cluster will do when idle.
+pub(super) fn describe(cluster: &ClusterName, setting: Autostop) -> String {
+    match setting {
+        Autostop::After { idle, down } => format!(
+            "`{cluster}`: {} after {} without a job",
+            if down { "tears itself down" } else { "stops" },
+            crate::duration::format(idle)
+        ),
+        Autostop::Cancel => format!("`{cluster}`: autostop is off"),
+    }
 }
 
 fn provider_for<'p>(

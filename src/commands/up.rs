@@ -67,6 +67,13 @@ pub(super) async fn execute(
             ))
             .into());
     };
+    if args.detach && args.down && args.idle.is_none() {
+        return Err(UserError::new(
+            "`--down` with `--detach` needs `-i`: nothing would be left to tear the cluster down",
+        )
+        .with_hint("`-i 10 --down --detach` tears it down after 10 idle minutes; `--max-duration 2h` caps its life")
+        .into());
+    }
     let cluster = cluster_name(args, task)?;
     // Checked before anything is created: a typo in a path must not cost a GPU hour.
     let mounts = local_mounts(task, &args.file)?;
@@ -427,6 +434,16 @@ async fn run_job(
     }))
     .await?;
     db.set_job(cluster, job_id, crate::state::JobState::Running, None)?;
+    if let Some(idle) = args.idle {
+        let setting = ssh::Autostop::After { idle, down: args.down };
+        try_join_all(sessions.iter().map(|(node, _, session)| async move {
+            ssh::set_autostop(session, setting)
+                .await
+                .with_context(|| format!("setting autostop on node {}", node.rank))
+        }))
+        .await?;
+        output::message(&super::power::describe(cluster, setting));
+    }
     if args.detach {
         output::message(&format!(
             "job {job_id} started on cluster {cluster}; follow it with: broker logs {cluster} {job_id} --follow"

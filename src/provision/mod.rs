@@ -502,6 +502,11 @@ pub async fn reconcile(
         db.record_nodes(cluster, &nodes)?;
     } else {
         db.update_nodes(cluster, &nodes)?;
+        // Nodes stop themselves (autostop); the record must say so, or status shows a
+        // stopped cluster as running.
+        if nodes.iter().all(|n| n.state == NodeState::Stopped) && state != ClusterState::Stopped {
+            db.set_state(cluster, ClusterState::Stopped)?;
+        }
     }
     Ok(db
         .cluster(cluster)?

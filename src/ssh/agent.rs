@@ -80,6 +80,38 @@ pub async fn submit(session: &SshSession, job: &JobSpec) -> Result<u64, SshError
     Ok(job.id)
 }
 
+/// What a node does once it has been idle (no job queued or running) long enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Autostop {
+    /// Power off after this long idle; `down` removes the node instead of stopping it where the
+    /// cloud makes a difference.
+    After {
+        /// Idle time before acting.
+        idle: std::time::Duration,
+        /// Tear down rather than stop.
+        down: bool,
+    },
+    /// No autostop.
+    Cancel,
+}
+
+/// Sets (or cancels) the node's autostop; the node's own watchdog acts on it, so it holds with
+/// broker gone.
+pub async fn set_autostop(session: &SshSession, autostop: Autostop) -> Result<(), SshError> {
+    install(session).await?;
+    let settings: Vec<String> = match autostop {
+        Autostop::After { idle, down } => vec![
+            idle.as_secs().max(1).to_string(),
+            if down { "down" } else { "stop" }.to_owned(),
+        ],
+        Autostop::Cancel => vec!["cancel".to_owned()],
+    };
+    let mut argv = vec![AGENT_PATH, "autostop"];
+    argv.extend(settings.iter().map(String::as_str));
+    session.run("bash", &argv, None).await?;
+    Ok(())
+}
+
 /// The state of job `id`.
 pub async fn status(session: &SshSession, id: u64) -> Result<JobState, SshError> {
     install(session).await?;

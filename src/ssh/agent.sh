@@ -47,6 +47,8 @@ submit() {
     # Detached (own session, no terminal, stdio off the SSH channel) so that it outlives the
     # connection that started it.
     setsid nohup bash "$AGENT" run-job "$1" </dev/null >>"$dir/log" 2>&1 &
+    # A node restarted by `broker start` lost its watchdog; the first job brings it back.
+    ensure_watchdog
 }
 
 # run-job ID: waits for the node's queue, runs setup then run, records the exit code.
@@ -204,6 +206,84 @@ follow() {
     exec tail -n +1 -s 0.2 -f --pid="$(cat "$dir/pid")" "$dir/log"
 }
 
+# autostop SECONDS stop|down | autostop cancel: after SECONDS with no job queued or running, the
+# node powers itself off (`down`: removes itself where it can). The setting lives in
+# ~/.broker/autostop so a restarted watchdog finds it; the watchdog is one per node.
+autostop() {
+    if [ "${1:-}" = cancel ]; then
+        rm -f "$BROKER/autostop"
+        echo "autostop cancelled"
+        return 0
+    fi
+    case ${1:-} in '' | *[!0-9]*) die "bad idle seconds '${1:-}'" ;; esac
+    case ${2:-} in stop | down) ;; *) die "bad autostop action '${2:-}'" ;; esac
+    mkdir -p "$BROKER"
+    printf '%s %s\n' "$1" "$2" >"$BROKER/autostop.tmp" && mv -f "$BROKER/autostop.tmp" "$BROKER/autostop"
+    ensure_watchdog
+    printf 'autostop: %s after %s s idle\n' "$2" "$1"
+}
+
+ensure_watchdog() {
+    [ -s "$BROKER/autostop" ] || return 0
+    if [ -s "$BROKER/watchdog.pid" ] && kill -0 "$(cat "$BROKER/watchdog.pid")" 2>/dev/null; then
+        return 0
+    fi
+    setsid nohup bash "$AGENT" watchdog </dev/null >>"$BROKER/watchdog.log" 2>&1 &
+}
+
+# busy: true when a job is queued or running on this node.
+busy() {
+    [ -d "$JOBS" ] || return 1
+    for dir in "$JOBS"/*/; do
+        id=$(basename "$dir")
+        case $id in '' | *[!0-9]*) continue ;; esac
+        case $(state "$id") in queued | running) return 0 ;; esac
+    done
+    return 1
+}
+
+# The newest of: the autostop setting, the last job's end. Idle time counts from there.
+last_activity() {
+    newest=$(stat -c %Y "$BROKER/autostop" 2>/dev/null || echo 0)
+    for f in "$JOBS"/*/exit; do
+        [ -e "$f" ] || continue
+        t=$(stat -c %Y "$f")
+        [ "$t" -gt "$newest" ] && newest=$t
+    done
+    echo "$newest"
+}
+
+watchdog() {
+    printf '%s\n' "$$" >"$BROKER/watchdog.pid"
+    while [ -s "$BROKER/autostop" ]; do
+        read -r idle action <"$BROKER/autostop" || break
+        now=$(date +%s)
+        if busy; then
+            :
+        elif [ $((now - $(last_activity))) -ge "$idle" ]; then
+            printf '%s idle for %s s: %s\n' "$(date -u +%FT%TZ)" "$idle" "$action"
+            power_off "$action"
+            exit 0
+        fi
+        sleep 2
+    done
+}
+
+# power_off stop|down. A Docker-cloud node (it has /etc/broker/node.env) ends its PID 1, or with
+# `down` removes its own container through the host's engine; a VM shuts down, which stops
+# billing (broker's AWS nodes terminate on shutdown; a GCE VM is stopped).
+power_off() {
+    node=$(node_env BROKER_NODE_CONTAINER)
+    if [ -n "$node" ] || [ -f /.dockerenv ]; then
+        if [ "$1" = down ] && [ -n "$node" ] && command -v docker >/dev/null 2>&1 && [ -S /var/run/docker.sock ]; then
+            docker rm -f "$node" >/dev/null 2>&1 && exit 0
+        fi
+        kill -TERM 1
+        return
+    fi
+    if [ "$(id -u)" = 0 ]; then shutdown -h now || poweroff; else sudo -n shutdown -h now; fi
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
@@ -212,5 +292,7 @@ case $cmd in
     status) valid_id "${1:-}"; state "$1" ;;
     list) list ;;
     follow) follow "${1:-}" ;;
+    autostop) autostop "${1:-}" "${2:-}" ;;
+    watchdog) watchdog ;;
     *) die "unknown command '$cmd'" ;;
 esac

@@ -19,7 +19,7 @@ mod testnode;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use agent::{JobSpec, JobState, follow, list, status, submit};
+pub use agent::{Autostop, JobSpec, JobState, follow, list, set_autostop, status, submit};
 pub use keys::{UserKey, ensure_user_key};
 pub use session::{SshSession, SshTarget, connect, pinned_key};
 pub use sync::{rsync_dir, rsync_path};

@@ -104,8 +104,8 @@ fn max_duration_holds_after_the_cli_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // 20 s from boot, plus a margin for a loaded 2-core machine.
-    let limit = launched + Duration::from_secs(20 + 40);
+    // 20 s from boot, plus a 40 s margin for a loaded 2-core machine.
+    let limit = launched + Duration::from_mins(1);
     while !world.containers().is_empty() {
         assert!(
             Instant::now() < limit,
@@ -182,4 +182,116 @@ fn sigterm_to_a_down_launch_leaves_no_node() {
     assert_eq!(r["state"], "interrupted", "{r}");
     assert_eq!(r["torn_down"], true, "{r}");
     assert!(world.containers().is_empty(), "{:?}", world.containers());
+}
+
+fn container_states(world: &World) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.State}}", "--filter"])
+        .arg(format!("label=broker.cluster={}", world.cluster))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn cluster_state(world: &World) -> Option<String> {
+    let status = world.broker(&["status", "--refresh", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.show());
+    let all: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == world.cluster.as_str())
+        .and_then(|c| c["state"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn an_idle_cluster_stops_by_itself_and_starts_again() {
+    let world = World::new("idle");
+    let run = world.broker(&[
+        "launch",
+        "tasks/e2e/hello.yaml",
+        "-c",
+        &world.cluster,
+        "--yes",
+        "-i",
+        "4s",
+        "--detach",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    assert!(run.stderr.contains("stops after 4s without a job"), "{}", run.show());
+    let limit = Instant::now() + Duration::from_mins(1);
+    while container_states(&world) != ["exited"] {
+        assert!(Instant::now() < limit, "never stopped: {:?}", container_states(&world));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(cluster_state(&world).as_deref(), Some("stopped"));
+    // Stopped, not gone: it starts again and runs jobs.
+    let start = world.broker(&["start", &world.cluster]);
+    assert_eq!(start.code, 0, "{}", start.show());
+    let exec = world.broker(&["exec", &world.cluster, "--", "echo", "back"]);
+    assert_eq!(exec.code, 0, "{}", exec.show());
+    let down = world.broker(&["down", &world.cluster]);
+    assert_eq!(down.code, 0, "{}", down.show());
+}
+
+#[test]
+fn autostop_down_removes_the_cluster_and_cancel_keeps_it() {
+    let world = World::new("autodown");
+    let run = world.broker(&[
+        "launch",
+        "tasks/e2e/hello.yaml",
+        "-c",
+        &world.cluster,
+        "--yes",
+        "--detach",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.show());
+
+    // Cancelled before it fires: the cluster stays.
+    let set = world.broker(&["autostop", &world.cluster, "-i", "3s", "--down"]);
+    assert_eq!(set.code, 0, "{}", set.show());
+    let cancel = world.broker(&["autostop", &world.cluster, "--cancel"]);
+    assert_eq!(cancel.code, 0, "{}", cancel.show());
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        container_states(&world),
+        ["running"],
+        "cancelled autostop must not fire"
+    );
+
+    let set = world.broker(&["autostop", &world.cluster, "-i", "3s", "--down"]);
+    assert_eq!(set.code, 0, "{}", set.show());
+    assert!(set.stderr.contains("tears itself down after 3s"), "{}", set.show());
+    let limit = Instant::now() + Duration::from_mins(1);
+    while !world.containers().is_empty() {
+        assert!(
+            Instant::now() < limit,
+            "never torn down: {:?}",
+            container_states(&world)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The record follows on refresh, and `down` has nothing left to do.
+    let down = world.broker(&["down", &world.cluster]);
+    assert_eq!(down.code, 0, "{}", down.show());
+}
+
+#[test]
+fn detach_with_down_needs_an_idle_limit() {
+    let world = World::new("detachdown");
+    let run = world.broker(&[
+        "launch",
+        "tasks/e2e/hello.yaml",
+        "-c",
+        &world.cluster,
+        "--yes",
+        "--detach",
+        "--down",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.show());
+    assert!(run.stderr.contains("needs `-i`"), "{}", run.show());
+    assert!(world.containers().is_empty());
 }
