@@ -169,6 +169,12 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "USD")]
     pub max_price: Option<f64>,
 
+    /// When every candidate is out of capacity (or quota), try the whole plan again with
+    /// backoff until this long has passed (default 1h when given without a value).
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "1h",
+          value_parser = crate::duration::parse)]
+    pub retry_until_up: Option<std::time::Duration>,
+
     /// Hard limit on the cluster's life (`45m`, `2h`): the nodes power themselves off when it
     /// passes, even if this process, the CI runner or the laptop is gone.
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]

@@ -39,6 +39,11 @@ impl Interrupt {
         interrupt
     }
 
+    /// The flag a signal sets, for loops that poll it.
+    pub(super) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.fired)
+    }
+
     /// Whether a signal has arrived.
     pub(super) fn fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst)

@@ -110,12 +110,22 @@ pub(super) async fn execute(
             first.nodes, first.offer.instance_type, first.offer.cloud
         ),
     );
-    let launched = provision::launch(&db, providers, &cluster, &plan, &template, &mut |event| {
+    let mut show = |event: provision::LaunchEvent| {
         if !quiet {
             stage.message(&event.to_string());
         }
-    })
-    .await;
+    };
+    let launched = match args.retry_until_up {
+        None => provision::launch(&db, providers, &cluster, &plan, &template, &mut show).await,
+        Some(within) => {
+            let until = provision::RetryUntilUp {
+                cancelled: Some(interrupt.flag()),
+                ..provision::RetryUntilUp::within(within)
+            };
+            let retry = provision::RetryPolicy::default();
+            provision::launch_until(&db, providers, &cluster, &plan, &template, retry, until, &mut show).await
+        }
+    };
     stage.done(if launched.is_ok() { "done" } else { "failed" });
     // The deadline counts from the request, as the node's own timer counts from its boot.
     let deadline = args.max_duration.map(|d| (tokio::time::Instant::now() + d, d));

@@ -117,6 +117,14 @@ pub enum LaunchEvent {
         /// Why.
         reason: String,
     },
+    /// Every candidate failed for lack of capacity or quota; with `--retry-until-up` the whole
+    /// plan is tried again after `delay`.
+    Waiting {
+        /// The pass about to start, from 2.
+        pass: u32,
+        /// How long until it.
+        delay: Duration,
+    },
     /// Nodes were created.
     Launched {
         /// The nodes.
@@ -154,6 +162,11 @@ impl fmt::Display for LaunchEvent {
                 None => write!(f, "{message}; giving up"),
             },
             Self::Skipped { candidate, reason } => write!(f, "skipping {}: {reason}", describe(candidate)),
+            Self::Waiting { pass, delay } => write!(
+                f,
+                "no candidate had capacity; trying the whole plan again in {} s (pass {pass})",
+                delay.as_secs()
+            ),
             Self::Launched { nodes } => {
                 write!(
                     f,
@@ -177,6 +190,8 @@ pub enum ProvisionError {
     Exhausted {
         /// Where each attempt went, and why it failed.
         attempts: Vec<(String, String)>,
+        /// Whether a failure was a stockout or a quota, which a later pass may get past.
+        retryable: bool,
     },
     /// The cluster's cloud has no provider enabled on this machine.
     #[error("no provider for cloud `{0}` is enabled; it is needed to manage this cluster")]
@@ -309,6 +324,7 @@ pub async fn launch_with(
 ) -> Result<Launched, ProvisionError> {
     let mut blocked = Blocked::default();
     let mut failures: Vec<(String, String)> = Vec::new();
+    let mut retryable = false;
     let mut attempts = 0usize;
     for candidate in plan {
         if let Some(reason) = blocked.why(candidate) {
@@ -398,6 +414,7 @@ pub async fn launch_with(
                     mark_failed(db, cluster);
                     return Err(ProvisionError::Provider(err));
                 };
+                retryable |= matches!(class, ErrorClass::Capacity | ErrorClass::Quota);
                 blocked.block(candidate, scope);
                 failures.push((describe(candidate), message));
             }
@@ -406,7 +423,78 @@ pub async fn launch_with(
     if db.cluster(cluster)?.is_some() {
         mark_failed(db, cluster);
     }
-    Err(ProvisionError::Exhausted { attempts: failures })
+    Err(ProvisionError::Exhausted {
+        attempts: failures,
+        retryable,
+    })
+}
+
+/// How long `--retry-until-up` keeps trying, and how it spaces the passes over the plan.
+#[derive(Debug, Clone)]
+pub struct RetryUntilUp {
+    /// No pass starts after this.
+    pub deadline: tokio::time::Instant,
+    /// Pause before the second pass; doubled for each further one, jittered, capped by `max`.
+    pub base: Duration,
+    /// The longest pause between passes.
+    pub max: Duration,
+    /// Set by Ctrl-C or SIGTERM: no further pass starts, and a pause ends at once.
+    pub cancelled: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl RetryUntilUp {
+    /// Passes until `within` from now, 10 s apart at first and at most 2 min apart.
+    pub fn within(within: Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + within,
+            base: Duration::from_secs(10),
+            max: Duration::from_mins(2),
+            cancelled: None,
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.as_ref().is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// [`launch_with`] repeated over the whole plan while every candidate fails for lack of
+/// capacity or quota (stockouts pass), until `until.deadline`. Earlier passes' blocks are
+/// forgotten: a zone that was out of stock a minute ago may not be now.
+#[allow(clippy::too_many_arguments)]
+pub async fn launch_until(
+    db: &StateDb,
+    providers: &Providers,
+    cluster: &ClusterName,
+    plan: &[Candidate],
+    template: &LaunchTemplate,
+    retry: RetryPolicy,
+    until: RetryUntilUp,
+    events: &mut dyn FnMut(LaunchEvent),
+) -> Result<Launched, ProvisionError> {
+    let mut pass = 1u32;
+    loop {
+        match launch_with(db, providers, cluster, plan, template, retry, events).await {
+            Err(ProvisionError::Exhausted { retryable: true, .. })
+                if tokio::time::Instant::now() < until.deadline && !until.is_cancelled() =>
+            {
+                pass += 1;
+                let policy = RetryPolicy {
+                    retries: 0,
+                    base: until.base,
+                };
+                let left = until.deadline.saturating_duration_since(tokio::time::Instant::now());
+                let delay = backoff(policy, pass - 1).min(until.max).min(left);
+                events(LaunchEvent::Waiting { pass, delay });
+                // In slices, so a signal ends the pause within a second.
+                let resume = tokio::time::Instant::now() + delay;
+                while tokio::time::Instant::now() < resume && !until.is_cancelled() {
+                    tokio::time::sleep(Duration::from_secs(1).min(resume - tokio::time::Instant::now())).await;
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The clouds an attempt of this cluster may have created resources on: the recorded cloud,

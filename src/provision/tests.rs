@@ -291,10 +291,11 @@ async fn exhausted_lists_every_attempt_and_marks_the_cluster_failed() {
     let cluster = name("c4");
     let (result, _) = run(&db, &p, &cluster, &plan).await;
     let err = result.unwrap_err();
-    let ProvisionError::Exhausted { attempts } = &err else {
+    let ProvisionError::Exhausted { attempts, retryable } = &err else {
         panic!("{err:?}")
     };
     assert_eq!(attempts.len(), 3);
+    assert!(*retryable, "stockouts may pass");
     let text = err.to_string();
     assert!(text.contains("us-east-1/a") && text.contains("us-east-1/b"), "{text}");
     assert!(text.contains("no provider for `lambda`"), "{text}");
@@ -500,6 +501,7 @@ fn events_and_errors_read_well() {
     );
     let err = ProvisionError::Exhausted {
         attempts: vec![("here".into(), "no capacity".into())],
+        retryable: true,
     };
     assert_eq!(
         err.to_string(),
@@ -510,4 +512,107 @@ fn events_and_errors_read_well() {
         d >= Duration::from_millis(400) && d <= Duration::from_millis(1200),
         "{d:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_until_up_passes_over_the_plan_again_until_capacity_appears() {
+    let db = StateDb::open_in_memory().unwrap();
+    let fake = Arc::new(FakeProvider::new(Cloud::Aws));
+    let calls = Arc::new(AtomicU32::new(0));
+    // Both zones are out of stock for the first two passes (four calls), then zone b has room.
+    let hook: Hook = {
+        let calls = Arc::clone(&calls);
+        Box::new(move |spec| {
+            (calls.fetch_add(1, Ordering::SeqCst) < 4 || spec.location.zone.as_deref() == Some("a")).then(|| {
+                ProviderError::Capacity {
+                    cloud: Cloud::Aws,
+                    location: spec.location.clone(),
+                    instance_type: spec.instance_type.clone(),
+                    message: "InsufficientInstanceCapacity".into(),
+                }
+            })
+        })
+    };
+    let p = providers(vec![Arc::new(Scripted::new(&fake, hook))]);
+    let plan = [
+        cand(Cloud::Aws, "us-east-1", Some("a")),
+        cand(Cloud::Aws, "us-east-1", Some("b")),
+    ];
+    let cluster = name("until");
+    let mut events = Vec::new();
+    let until = RetryUntilUp::within(Duration::from_mins(10));
+    let launched = launch_until(
+        &db,
+        &p,
+        &cluster,
+        &plan,
+        &template(),
+        RetryPolicy::default(),
+        until,
+        &mut |e| events.push(e),
+    )
+    .await
+    .unwrap();
+    assert_eq!(launched.candidate.offer.location.zone.as_deref(), Some("b"));
+    let passes: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            LaunchEvent::Waiting { pass, .. } => Some(*pass),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(passes, [2, 3], "two waits before the third pass succeeds");
+    assert_eq!(
+        db.attempts(&cluster).unwrap().len(),
+        6,
+        "every attempt of every pass is recorded"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_until_up_stops_at_the_deadline_and_on_errors_that_cannot_pass() {
+    let db = StateDb::open_in_memory().unwrap();
+    let fake = Arc::new(FakeProvider::new(Cloud::Aws));
+    fake.fail("us-east-1", None, Fault::Capacity);
+    let p = providers(vec![Arc::clone(&fake) as Arc<dyn Provider>]);
+    let plan = [cand(Cloud::Aws, "us-east-1", Some("a"))];
+    let started = tokio::time::Instant::now();
+    let until = RetryUntilUp::within(Duration::from_mins(5));
+    let err = launch_until(
+        &db,
+        &p,
+        &name("dl"),
+        &plan,
+        &template(),
+        RetryPolicy::default(),
+        until,
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProvisionError::Exhausted { .. }), "{err:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_mins(5) && waited < Duration::from_mins(8),
+        "kept trying until the deadline, then stopped: {waited:?}"
+    );
+
+    // A plan with no provider at all is not a stockout: no second pass.
+    let none = providers(vec![]);
+    let mut waits = 0;
+    let until = RetryUntilUp::within(Duration::from_mins(5));
+    let _ = launch_until(
+        &db,
+        &none,
+        &name("np"),
+        &plan,
+        &template(),
+        RetryPolicy::default(),
+        until,
+        &mut |e| {
+            waits += usize::from(matches!(e, LaunchEvent::Waiting { .. }));
+        },
+    )
+    .await;
+    assert_eq!(waits, 0);
 }
