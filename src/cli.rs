@@ -59,6 +59,12 @@ pub enum Command {
     /// Start stopped clusters again (nodes may get new addresses; broker follows them).
     Start(PowerArgs),
 
+    /// Which clouds have working credentials, and who they say you are.
+    ///
+    /// A launch only considers enabled clouds. Exits 0 when at least one cloud is enabled.
+    #[command(after_help = "Examples:\n  broker check\n  broker check aws gcp --json")]
+    Check(CheckArgs),
+
     /// Stop (or with `--down`, tear down) a cluster once it has run no job for a while.
     ///
     /// The nodes' own watchdog acts on it, so it holds with broker, the laptop or the CI runner
@@ -220,6 +226,17 @@ pub struct DownArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
+}
+
+/// `broker check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Clouds to check; default: every cloud broker can launch on.
+    #[arg(value_name = "CLOUD")]
+    pub clouds: Vec<String>,
+    /// Print JSON (one object per cloud).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `broker autostop`.

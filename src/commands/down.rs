@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use broker_provider::{ClusterName, Teardown};
 
 use crate::cli::DownArgs;
-use crate::commands::{ExitStatus, UserError, up};
+use crate::commands::{ExitStatus, UserError, clouds};
 use crate::state::{ClusterState, StateDb};
 use crate::{env, output, provision};
 
@@ -35,7 +35,18 @@ pub(super) async fn run(args: &DownArgs) -> anyhow::Result<ExitStatus> {
             .with_hint("add `--yes` to confirm")
             .into());
     }
-    let providers = up::enabled_providers().await;
+    // The clouds these clusters may have billed on; all of them for a name without a record.
+    let mut wanted = std::collections::BTreeSet::new();
+    for cluster in &clusters {
+        match db.cluster(cluster)? {
+            Some(record) if record.cloud.is_some() => {
+                wanted.extend(record.cloud);
+                wanted.extend(db.attempts(cluster)?.into_iter().map(|a| a.cloud));
+            }
+            _ => wanted.extend(clouds::all()),
+        }
+    }
+    let providers = clouds::enabled(&wanted).await;
     for cluster in &clusters {
         let outcome = provision::teardown(&db, &providers, cluster)
             .await

@@ -10,8 +10,8 @@ use broker_docker::{DockerConfig, DockerProvider};
 
 use crate::catalog::{Catalog, Origin, TableInfo};
 use crate::cli::{LaunchArgs, OverrideArgs};
-use crate::commands::up;
 use crate::commands::{ExitStatus, UserError};
+use crate::commands::{clouds, up};
 use crate::output::json::CandidateJson;
 use crate::output::{self, table};
 use crate::task::{Overrides, Task};
@@ -43,8 +43,18 @@ pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
     let task = load_task(args, &vocab)?;
     let request = task.request(args.max_price);
     let plan = optimizer::rank(&request, &catalog.offers)?;
-    // A cloud is enabled when its provider is compiled in and its credentials work.
-    let providers = up::enabled_providers().await;
+    // A cloud is enabled when its provider is compiled in, the settings allow it and its
+    // credentials work; only the plan's clouds are asked.
+    let config = match env::broker_home() {
+        Some(home) => crate::config::Config::load(&crate::config::path(&home))?,
+        None => crate::config::Config::default(),
+    };
+    let wanted: BTreeSet<Cloud> = plan
+        .iter()
+        .map(|c| c.offer.cloud)
+        .filter(|&cloud| config.allows(cloud))
+        .collect();
+    let providers = clouds::enabled(&wanted).await;
     let enabled: BTreeSet<Cloud> = providers.keys().copied().collect();
 
     if !args.dry_run {

@@ -1,6 +1,8 @@
 //! One function per command, and the mapping from outcomes to exit codes.
 
 mod catalog;
+mod check;
+mod clouds;
 mod cost;
 mod down;
 mod exec;
@@ -91,6 +93,7 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Stop(args) => power::stop(&args).await,
         Command::Start(args) => power::start(&args).await,
         Command::Autostop(args) => power::autostop(&args).await,
+        Command::Check(args) => check::run(&args).await,
         Command::Logs(args) => logs::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Queue(args) => queue::run(&args).await,

@@ -9,7 +9,7 @@ use broker_provider::{ClusterName, NodeState};
 
 use crate::cli::{AutostopArgs, PowerArgs};
 use crate::commands::nodes::{cluster, connect_all, home};
-use crate::commands::{ExitStatus, UserError, up};
+use crate::commands::{ExitStatus, UserError, clouds};
 use crate::output;
 use crate::ssh::{self, Autostop};
 use crate::state::{ClusterState, StateDb};
@@ -17,9 +17,9 @@ use crate::state::{ClusterState, StateDb};
 pub(super) async fn stop(args: &PowerArgs) -> anyhow::Result<ExitStatus> {
     let home = home()?;
     let db = StateDb::open(&home.join("state.db"))?;
-    let providers = up::enabled_providers().await;
     for name in &args.clusters {
         let record = cluster(&db, name)?;
+        let providers = clouds::enabled(&record.cloud.into_iter().collect()).await;
         let provider = provider_for(&providers, &record)?;
         let nodes = provider
             .stop(&record.name)
@@ -41,9 +41,9 @@ pub(super) async fn stop(args: &PowerArgs) -> anyhow::Result<ExitStatus> {
 pub(super) async fn start(args: &PowerArgs) -> anyhow::Result<ExitStatus> {
     let home = home()?;
     let db = StateDb::open(&home.join("state.db"))?;
-    let providers = up::enabled_providers().await;
     for name in &args.clusters {
         let record = cluster(&db, name)?;
+        let providers = clouds::enabled(&record.cloud.into_iter().collect()).await;
         let provider = provider_for(&providers, &record)?;
         let nodes = provider
             .start(&record.name)

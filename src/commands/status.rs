@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
-use crate::commands::{ExitStatus, UserError, up};
+use crate::commands::{ExitStatus, UserError, clouds};
 use crate::state::{ClusterRecord, ClusterState, StateDb};
 use crate::{env, output, provision};
 
@@ -40,8 +40,16 @@ pub(super) async fn run(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     let home =
         env::broker_home().ok_or_else(|| UserError::new("cannot find broker's home").with_hint("set `BROKER_HOME`"))?;
     let db = StateDb::open(&home.join("state.db"))?;
-    let providers = if args.refresh || args.orphans {
-        Some(up::enabled_providers().await)
+    let providers = if args.orphans {
+        Some(clouds::enabled(&clouds::all()).await)
+    } else if args.refresh {
+        let wanted = db
+            .clusters()?
+            .iter()
+            .filter(|c| c.state != ClusterState::TornDown)
+            .filter_map(|c| c.cloud)
+            .collect();
+        Some(clouds::enabled(&wanted).await)
     } else {
         None
     };

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -30,16 +29,6 @@ const REMOTE_WORKDIR: &str = "sky_workdir";
 
 /// How long a node may take from "created" to "answers SSH".
 const SSH_DEADLINE: Duration = Duration::from_secs(90);
-
-/// The clouds a real launch can use on this machine, with their providers.
-pub(super) async fn enabled_providers() -> Providers {
-    let mut providers = Providers::new();
-    let docker = Arc::new(DockerProvider::new(DockerConfig::from_env()));
-    if docker.check().await.is_ok() {
-        providers.insert(Cloud::Docker, docker);
-    }
-    providers
-}
 
 pub(super) async fn execute(
     args: &LaunchArgs,

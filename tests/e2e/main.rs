@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod burst;
+mod check;
 mod crash;
 mod harness;
 mod image;
