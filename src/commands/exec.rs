@@ -51,7 +51,7 @@ pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))
         .collect();
-    let gpus = 0; // The Docker cloud has no GPUs; GPU clouds fill this from the offer.
+    let gpus = gpus_per_node(&cluster);
     let image = up::job_image(&task, cluster.cloud);
     for node in &connected {
         let rank = node.node.rank;
@@ -99,6 +99,28 @@ fn load_task(path: &Path, overrides: &Overrides) -> anyhow::Result<Task> {
         .apply(&mut task, &vocab)
         .context("applying command-line overrides")?;
     Ok(task)
+}
+
+/// Whole GPUs on each node of `cluster`, from its cloud's catalog (0 when the instance type is
+/// not in it, e.g. the Docker cloud's, or the catalog cannot be read).
+fn gpus_per_node(cluster: &crate::state::ClusterRecord) -> u32 {
+    let (Some(cloud), Some(instance_type)) = (cluster.cloud, cluster.instance_type.as_deref()) else {
+        return 0;
+    };
+    let Ok(catalog) = Catalog::load(env::user_catalog_dir().as_deref(), &[cloud]) else {
+        return 0;
+    };
+    catalog
+        .offers
+        .iter()
+        .find(|o| o.instance_type == instance_type)
+        .and_then(|o| o.accelerator.as_ref())
+        .map_or(0, |a| {
+            // Catalog counts are small and positive; a fractional share is one device.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let whole = a.count.ceil().max(0.0) as u32;
+            whole
+        })
 }
 
 /// A task whose `run` is `command` (`sky exec CLUSTER COMMAND`).
