@@ -98,6 +98,27 @@ pub enum Command {
     #[command(after_help = "Examples:\n  broker queue exp1\n  broker queue exp1 --json")]
     Queue(QueueArgs),
 
+    /// List recorded runs, newest first: what ran where, at what price, and how it ended.
+    ///
+    /// Every `broker launch` and `broker exec` records a run: the task file (its hash, and its
+    /// text with `secrets` values blanked), the workdir's git commit, the offer and the
+    /// candidates it beat, the price, times and exit code. Runs outlive their clusters.
+    /// `broker launch --from-run ID` launches a recorded run again.
+    #[command(
+        after_help = "Examples:\n  broker runs\n  broker runs --cluster exp1 --limit 5\n  broker runs --json | jq '.[0].workdir_commit'"
+    )]
+    Runs(RunsArgs),
+
+    /// Total the cost of recorded runs by cluster, task, commit or day.
+    ///
+    /// Each run costs the hourly price recorded when it started times how long it ran (so far,
+    /// for a running one); catalog changes never alter past costs. Days are UTC, and a run that
+    /// crosses midnight counts toward both days. Idle time between runs is not a run's cost.
+    #[command(
+        after_help = "Examples:\n  broker cost-report\n  broker cost-report --by day --since 2026-11-01\n  broker cost-report --by commit --json"
+    )]
+    CostReport(CostReportArgs),
+
     /// Manage price catalogs.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -312,6 +333,47 @@ pub struct QueueArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `broker runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs on this cluster (torn-down clusters included).
+    #[arg(long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// Show at most this many of the newest runs; 0 shows all.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Print a JSON array with every recorded field, newest first.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `broker cost-report`.
+#[derive(Debug, Args)]
+pub struct CostReportArgs {
+    /// What to total by.
+    #[arg(long, value_enum, value_name = "KEY", default_value_t = ReportBy::Cluster)]
+    pub by: ReportBy,
+    /// Count only time from the start of this day (UTC, `YYYY-MM-DD`) on.
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Print JSON: the groups and a total.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `broker cost-report` totals by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportBy {
+    /// The cluster the run ran on.
+    Cluster,
+    /// The task's name (else its file's name).
+    Task,
+    /// The workdir's git commit (`+dirty` counted apart).
+    Commit,
+    /// The UTC day.
+    Day,
 }
 
 /// Flags that override a task file's fields.

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod env;
 pub mod failpoint;
 pub mod format;
+pub mod ledger;
 pub mod optimizer;
 pub mod output;
 pub mod provision;

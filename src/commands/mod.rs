@@ -4,6 +4,7 @@ mod catalog;
 mod check;
 mod clouds;
 mod cost;
+mod cost_report;
 mod down;
 mod exec;
 mod interrupt;
@@ -13,6 +14,7 @@ mod nodes;
 mod power;
 mod queue;
 mod report;
+mod runs;
 mod status;
 mod up;
 
@@ -97,6 +99,8 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Logs(args) => logs::run(&args).await,
         Command::Exec(args) => exec::run(&args).await,
         Command::Queue(args) => queue::run(&args).await,
+        Command::Runs(args) => runs::run(&args),
+        Command::CostReport(args) => cost_report::run(&args),
         Command::Catalog(command) => catalog::run(command),
     };
     match result {

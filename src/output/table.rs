@@ -197,3 +197,93 @@ pub fn render_jobs(jobs: &[JobRow]) -> String {
     right_align(&mut table, &[0, 3]);
     table.to_string()
 }
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of Unix seconds.
+pub fn utc_timestamp(secs: i64) -> String {
+    let day = crate::ledger::report::day_of(secs);
+    let of_day = secs.rem_euclid(86_400);
+    format!("{day} {:02}:{:02}:{:02}", of_day / 3600, of_day / 60 % 60, of_day % 60)
+}
+
+/// A duration as people read it: `42s`, `5m 03s`, `2h 05m`, `3d 04h`.
+pub fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `broker runs`: one row per run, as given (newest first); a running run's duration and cost
+/// are counted up to `now` (Unix seconds).
+pub fn render_runs(runs: &[crate::state::RunRecord], now: i64) -> String {
+    let mut table = new_table(&[
+        "ID",
+        "STARTED (UTC)",
+        "CLUSTER",
+        "TASK",
+        "COMMIT",
+        "OFFER",
+        "$/H",
+        "DURATION",
+        "COST",
+        "EXIT",
+        "STATE",
+    ]);
+    for r in runs {
+        let o = &r.offer;
+        let started = utc_timestamp(r.started_at);
+        table.add_row(vec![
+            r.id.to_string(),
+            // Minutes are enough to tell runs apart; JSON has the seconds.
+            started.get(..16).unwrap_or(&started).to_owned(),
+            r.cluster.clone(),
+            crate::ledger::report::task_key(r),
+            crate::ledger::short_commit(r.workdir_commit.as_deref(), r.workdir_dirty),
+            format!(
+                "{}x {} {}/{}{}",
+                r.num_nodes,
+                o.instance_type,
+                o.cloud,
+                o.zone.as_deref().unwrap_or(&o.region),
+                if o.spot { " spot" } else { "" }
+            ),
+            usd(o.hourly_total),
+            human_duration(r.seconds_at(now)),
+            usd(r.cost_at(now)),
+            r.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            r.state.as_str().to_owned(),
+        ]);
+    }
+    right_align(&mut table, &[0, 6, 7, 8, 9]);
+    table.to_string()
+}
+
+/// `broker cost-report`: one row per group, then the total.
+pub fn render_cost_report(report: &crate::ledger::report::CostReport) -> String {
+    let key = match report.by {
+        "day" => "DAY (UTC)",
+        other => &other.to_uppercase(),
+    };
+    let mut table = new_table(&[key, "RUNS", "NODE-HOURS", "COST"]);
+    let row = |key: &str, t: &crate::ledger::report::Totals| {
+        vec![
+            key.to_owned(),
+            t.runs.to_string(),
+            format!("{:.2}", t.node_hours),
+            usd(t.cost),
+        ]
+    };
+    for g in &report.groups {
+        table.add_row(row(&g.key, &g.totals));
+    }
+    table.add_row(row("total", &report.total));
+    right_align(&mut table, &[1, 2, 3]);
+    table.to_string()
+}

@@ -69,6 +69,9 @@ pub enum StateError {
     /// A stored value does not parse back (hand-edited file, or a bug).
     #[error("state database holds an unreadable value: {0}")]
     Corrupt(String),
+    /// No run of that id is recorded.
+    #[error("no run {0} in the run ledger")]
+    UnknownRun(i64),
 }
 
 /// Defines a string-backed enum stored as text, with `as_str`, `FromStr` and `Display`.
@@ -107,6 +110,11 @@ macro_rules! text_enum {
         }
     };
 }
+
+// After `text_enum!`, which it uses.
+mod runs;
+
+pub use runs::{RunFilter, RunKind, RunOffer, RunOverrides, RunRecord, RunStart, RunState, unix_now};
 
 text_enum! {
     /// Where a cluster is in its life (DESIGN §6):
@@ -616,8 +624,9 @@ impl StateDb {
             .collect()
     }
 
-    /// After a teardown: keeps the cluster (and its attempt history) in `torn_down` and deletes
-    /// its nodes. A cluster that was never recorded is left alone.
+    /// After a teardown: keeps the cluster (and its attempt history) in `torn_down`, deletes
+    /// its nodes and ends its still-running runs as `lost`. A cluster that was never recorded is
+    /// left alone.
     pub fn forget(&self, cluster: &ClusterName) -> Result<(), StateError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -626,6 +635,7 @@ impl StateDb {
             "UPDATE clusters SET state = 'torn_down', updated_at = ?2 WHERE name = ?1",
             params![cluster.as_str(), now()],
         )?;
+        runs::end_lost(&tx, cluster, now())?;
         tx.commit()?;
         Ok(())
     }
@@ -648,7 +658,8 @@ impl StateDb {
         u64::try_from(id).map_err(|_| StateError::Corrupt(format!("job id {id}")))
     }
 
-    /// Updates a job's state and exit code; a terminal state also stamps `ended_at`.
+    /// Updates a job's state and exit code; a terminal state also stamps `ended_at` and ends
+    /// the job's run in the ledger if it is still running.
     pub fn set_job(
         &self,
         cluster: &ClusterName,
@@ -663,7 +674,9 @@ impl StateDb {
             job_id,
         };
         let id = i64::try_from(job_id).map_err(|_| unknown())?;
-        let changed = self.lock().execute(
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
             "UPDATE jobs SET state = ?3, exit_code = COALESCE(?4, exit_code), ended_at = COALESCE(ended_at, ?5)
              WHERE cluster = ?1 AND job_id = ?2",
             params![cluster.as_str(), id, state.as_str(), exit_code, ended_at],
@@ -671,6 +684,10 @@ impl StateDb {
         if changed == 0 {
             return Err(unknown());
         }
+        if let Some(ended_at) = ended_at {
+            runs::end_with_job(&tx, cluster, id, state, exit_code, ended_at)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -85,6 +85,42 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE clusters;
     ALTER TABLE clusters_v2 RENAME TO clusters;
     ",
+    // 3: the run ledger (DESIGN §8). No foreign key to `clusters`: a run must outlive its
+    // cluster's teardown, since the ledger is what cost reports and `--from-run` read later.
+    // `hourly_price` is the price at launch and stays the cost basis; nothing joins the catalog.
+    // AUTOINCREMENT so a run id, once printed, never names another run.
+    "
+    CREATE TABLE runs (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        cluster        TEXT NOT NULL,
+        job_id         INTEGER,
+        kind           TEXT NOT NULL CHECK (kind IN ('launch', 'exec')),
+        task_name      TEXT,
+        task_file      TEXT,
+        task_hash      TEXT,
+        task_content   TEXT,
+        overrides      TEXT,
+        workdir_commit TEXT,
+        workdir_dirty  INTEGER,
+        image          TEXT,
+        cloud          TEXT NOT NULL,
+        region         TEXT NOT NULL,
+        zone           TEXT,
+        instance_type  TEXT NOT NULL,
+        spot           INTEGER NOT NULL,
+        num_nodes      INTEGER NOT NULL,
+        hourly_price   REAL NOT NULL,
+        candidates     TEXT NOT NULL DEFAULT '[]',
+        labels         TEXT NOT NULL DEFAULT '{}',
+        started_at     INTEGER NOT NULL,
+        ended_at       INTEGER,
+        exit_code      INTEGER,
+        state          TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled',
+                           'interrupted', 'lost'))
+    );
+    CREATE INDEX runs_by_cluster ON runs (cluster, started_at);
+    CREATE INDEX runs_by_start ON runs (started_at);
+    ",
 ];
 
 /// Brings the database up to the newest schema; a no-op when it is already there.

@@ -10,4 +10,5 @@ mod catalog;
 mod common;
 mod cost;
 mod launch;
+mod runs;
 mod task_errors;
