@@ -19,15 +19,23 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The clouds this build has a provider for (the others have catalogs only).
 pub(super) fn driven() -> Vec<Cloud> {
-    vec![Cloud::Docker]
+    let mut clouds = vec![Cloud::Docker];
+    if cfg!(feature = "gcp") {
+        clouds.push(Cloud::Gcp);
+    }
+    clouds
 }
 
 /// A provider for `cloud`, configured from the environment; `None` when this build has none.
 // Async because cloud SDKs load their credential chain asynchronously.
 #[allow(clippy::unused_async)]
-pub(super) async fn provider(cloud: Cloud) -> Option<Arc<dyn Provider>> {
+pub(super) async fn provider(cloud: Cloud) -> Option<Result<Arc<dyn Provider>, ProviderError>> {
     match cloud {
-        Cloud::Docker => Some(Arc::new(DockerProvider::new(DockerConfig::from_env()))),
+        Cloud::Docker => Some(Ok(Arc::new(DockerProvider::new(DockerConfig::from_env())))),
+        #[cfg(feature = "gcp")]
+        Cloud::Gcp => Some(
+            broker_gcp::GceProvider::new(broker_gcp::GceConfig::from_env()).map(|p| Arc::new(p) as Arc<dyn Provider>),
+        ),
         _ => None,
     }
 }
@@ -45,12 +53,22 @@ pub(super) struct Checked {
 /// Checks `clouds` concurrently.
 pub(super) async fn check(clouds: &BTreeSet<Cloud>) -> Vec<Checked> {
     let checks = clouds.iter().map(|&cloud| async move {
-        let Some(provider) = provider(cloud).await else {
-            return Checked {
-                cloud,
-                provider: None,
-                outcome: None,
-            };
+        let provider = match provider(cloud).await {
+            None => {
+                return Checked {
+                    cloud,
+                    provider: None,
+                    outcome: None,
+                };
+            }
+            Some(Err(e)) => {
+                return Checked {
+                    cloud,
+                    provider: None,
+                    outcome: Some(Err(e)),
+                };
+            }
+            Some(Ok(provider)) => provider,
         };
         let outcome = match tokio::time::timeout(CHECK_TIMEOUT, provider.check()).await {
             Ok(result) => result,
