@@ -11,9 +11,12 @@
 mod burst;
 mod check;
 mod crash;
+#[cfg(feature = "gcp")]
+mod gcp;
 mod harness;
 mod image;
 mod jobs;
 mod lifecycle;
+mod mapped;
 mod mounts;
 mod power;
