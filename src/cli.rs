@@ -158,8 +158,13 @@ pub struct CostArgs {
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
     /// The task file (SkyPilot-compatible YAML).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "from_run")]
+    pub file: Option<PathBuf>,
+
+    /// Launch a recorded run again (`broker runs` lists them): the same task file content and
+    /// resource flags; flags given now override them, and secrets come from the environment.
+    #[arg(long, value_name = "ID", conflicts_with = "file")]
+    pub from_run: Option<i64>,
 
     /// Plan only: print the chosen offer and the failover plan, create nothing.
     #[arg(long)]

@@ -14,10 +14,10 @@ use crate::catalog::{Catalog, Origin, TableInfo};
 use crate::cli::ExecArgs;
 use crate::commands::{ExitStatus, nodes, up};
 use crate::ssh::{self, JobSpec};
-use crate::state::{ClusterRecord, StateDb};
+use crate::state::{ClusterRecord, RunKind, RunOffer, RunStart, StateDb, unix_now};
 use crate::task::{Overrides, Task, TaskResources};
 use crate::vocabulary::Vocabulary;
-use crate::{env, output};
+use crate::{env, ledger, output};
 
 /// Where launch puts the task's workdir (`up::REMOTE_WORKDIR`).
 const REMOTE_WORKDIR: &str = "sky_workdir";
@@ -46,6 +46,15 @@ pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
     }
     let name = task.name.clone().unwrap_or_else(|| job_name(&args.command));
     let job_id = db.add_job(&cluster.name, &name)?;
+    record_run(
+        &db,
+        &cluster,
+        &task,
+        &args.command,
+        &overrides,
+        job_id,
+        up::job_image(&task, cluster.cloud),
+    );
     let ips: Vec<String> = cluster
         .nodes
         .iter()
@@ -78,6 +87,50 @@ pub(super) async fn run(args: &ExecArgs) -> anyhow::Result<ExitStatus> {
     output::message(&format!("job {job_id} queued on cluster {c}"));
     let code = nodes::follow(&db, c, &connected, job_id).await?;
     Ok(nodes::exit_status(code))
+}
+
+/// Writes the exec's ledger record; the job's end closes it (`StateDb::set_job`). A failure is a
+/// warning: the job should run whether or not the ledger could be written.
+fn record_run(
+    db: &StateDb,
+    cluster: &crate::state::ClusterRecord,
+    task: &Task,
+    command: &[String],
+    overrides: &Overrides,
+    job_id: u64,
+    image: Option<String>,
+) {
+    let Some(offer) = RunOffer::of_cluster(cluster) else {
+        return;
+    };
+    let file = match command {
+        [file] if Path::new(file).is_file() => Some(file.clone()),
+        _ => None,
+    };
+    let bytes = file.as_ref().and_then(|f| fs_err::read(f).ok());
+    let text = bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let git = task.workdir.as_deref().and_then(ledger::git_state);
+    let start = RunStart {
+        cluster: cluster.name.clone(),
+        job_id: Some(job_id),
+        kind: RunKind::Exec,
+        task_name: task.name.clone().or_else(|| Some(job_name(command))),
+        task_file: file,
+        task_hash: bytes.as_deref().map(ledger::task_hash),
+        overrides: Some(ledger::run_overrides(overrides, text.as_deref(), None)),
+        task_content: text,
+        workdir_commit: git.as_ref().map(|(c, _)| c.clone()),
+        workdir_dirty: git.as_ref().map(|(_, d)| *d),
+        image,
+        offer,
+        num_nodes: cluster.num_nodes,
+        candidates: Vec::new(),
+        labels: task.resources.labels.clone(),
+        started_at: unix_now(),
+    };
+    if let Err(e) = db.start_run(&start) {
+        output::message(&format!("warning: could not record the run in the ledger: {e}"));
+    }
 }
 
 /// A task file, read as `launch` reads it (its names checked against the catalogs).

@@ -1,6 +1,7 @@
 //! `broker launch`: plan a task file; with `--dry-run`, show the plan and stop.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use broker_provider::{Candidate, Cloud};
@@ -16,7 +17,7 @@ use crate::output::json::CandidateJson;
 use crate::output::{self, table};
 use crate::task::{Overrides, Task};
 use crate::vocabulary::Vocabulary;
-use crate::{env, optimizer};
+use crate::{env, ledger, optimizer};
 
 pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
     if let Some(price) = args.max_price
@@ -40,8 +41,8 @@ pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
         docker.offers(),
     );
     let vocab = Vocabulary::from_offers(&catalog.offers);
-    let task = load_task(args, &vocab)?;
-    let request = task.request(args.max_price);
+    let (task, source) = load_task(args, &vocab)?;
+    let request = task.request(source.max_price);
     let plan = optimizer::rank(&request, &catalog.offers)?;
     // A cloud is enabled when its provider is compiled in, the settings allow it and its
     // credentials work; only the plan's clouds are asked.
@@ -61,24 +62,85 @@ pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
         let home = env::broker_home().ok_or_else(|| {
             UserError::new("cannot find a home directory for broker's state").with_hint("set `BROKER_HOME`")
         })?;
-        return up::execute(args, &task, &plan, &providers, &home).await;
+        return up::execute(args, &task, &source, &plan, &providers, &home).await;
     }
     print_plan(args, &task, &plan, &enabled);
     Ok(ExitStatus::Success)
 }
 
-fn load_task(args: &LaunchArgs, vocab: &Vocabulary) -> anyhow::Result<Task> {
-    let bytes = fs_err::read(&args.file).map_err(|e| {
-        UserError::new(format!("cannot read task file: {e}"))
-            .with_hint("give the path of a task YAML, e.g. `examples/hello.yaml`")
-    })?;
-    let overrides = overrides(&args.overrides);
+/// Where a launch's task came from, as the run ledger records it.
+pub(super) struct TaskSource {
+    /// The task file's path (as recorded, for `--from-run`).
+    pub(super) file: PathBuf,
+    /// Its bytes as read.
+    pub(super) bytes: Vec<u8>,
+    /// The resource flags in effect.
+    pub(super) overrides: Overrides,
+    /// `--max-price` in effect.
+    pub(super) max_price: Option<f64>,
+}
+
+fn load_task(args: &LaunchArgs, vocab: &Vocabulary) -> anyhow::Result<(Task, TaskSource)> {
+    let given = overrides(&args.overrides);
+    let source = match (args.from_run, &args.file) {
+        (Some(id), _) => recorded_source(id, &given, args.max_price)?,
+        (None, Some(file)) => {
+            let bytes = fs_err::read(file).map_err(|e| {
+                UserError::new(format!("cannot read task file: {e}"))
+                    .with_hint("give the path of a task YAML, e.g. `examples/hello.yaml`")
+            })?;
+            TaskSource {
+                file: file.clone(),
+                bytes,
+                overrides: given,
+                max_price: args.max_price,
+            }
+        }
+        (None, None) => return Err(UserError::new("a task file or `--from-run ID` is needed").into()),
+    };
     // `--env` must be known while parsing: it supplies `envs` the file leaves null.
-    let mut task = overrides.parse_task(&args.file, &bytes, vocab)?;
-    overrides
+    let mut task = source.overrides.parse_task(&source.file, &source.bytes, vocab)?;
+    source
+        .overrides
         .apply(&mut task, vocab)
         .context("applying command-line overrides")?;
-    Ok(task)
+    Ok((task, source))
+}
+
+/// The task text and flags of recorded run `id`, with the flags given now on top.
+fn recorded_source(id: i64, given: &Overrides, max_price: Option<f64>) -> anyhow::Result<TaskSource> {
+    let home =
+        env::broker_home().ok_or_else(|| UserError::new("cannot find broker's home").with_hint("set `BROKER_HOME`"))?;
+    let db = crate::state::StateDb::open(&home.join("state.db"))?;
+    let run = db
+        .run(id)?
+        .ok_or_else(|| UserError::new(format!("no run {id} is recorded")).with_hint("`broker runs` lists them"))?;
+    let inputs = ledger::relaunch_inputs(&run).map_err(|e| UserError::new(e.to_string()))?;
+    let workdir = inputs.task_file.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let now = ledger::git_state(workdir);
+    match (&inputs.workdir_commit, inputs.workdir_dirty, &now) {
+        (Some(then), Some(false), Some((commit, false))) if then == commit => {}
+        (Some(then), dirty, _) => output::message(&format!(
+            "warning: run {id} used commit {}{}; the workdir now is {}: the code may differ",
+            ledger::short_commit(Some(then), Some(false)),
+            if dirty == Some(true) {
+                " with uncommitted changes"
+            } else {
+                ""
+            },
+            now.as_ref().map_or_else(
+                || "not a git checkout".to_owned(),
+                |(c, d)| ledger::short_commit(Some(c), Some(*d))
+            )
+        )),
+        (None, _, _) => {}
+    }
+    Ok(TaskSource {
+        file: inputs.task_file,
+        bytes: inputs.task_content.into_bytes(),
+        overrides: ledger::merge_overrides(inputs.overrides, given),
+        max_price: max_price.or(inputs.max_price),
+    })
 }
 
 fn overrides(args: &OverrideArgs) -> Overrides {

@@ -16,13 +16,14 @@ use futures_util::future::try_join_all;
 
 use crate::cli::LaunchArgs;
 use crate::commands::interrupt::{Interrupt, Interrupted};
+use crate::commands::launch::TaskSource;
 use crate::commands::report::{RunEnd, RunReport};
 use crate::commands::{ExitStatus, UserError};
-use crate::output;
 use crate::provision::{self, LaunchTemplate, Providers};
 use crate::ssh::{self, JobSpec, UserKey};
-use crate::state::StateDb;
+use crate::state::{RunKind, RunStart, RunState, StateDb, unix_now};
 use crate::task::Task;
+use crate::{ledger, output};
 
 /// Where a task's workdir lands on every node (SkyPilot's path, so existing scripts work).
 const REMOTE_WORKDIR: &str = "sky_workdir";
@@ -33,6 +34,7 @@ const SSH_DEADLINE: Duration = Duration::from_secs(90);
 pub(super) async fn execute(
     args: &LaunchArgs,
     task: &Task,
+    source: &TaskSource,
     plan: &[Candidate],
     providers: &Providers,
     home: &Path,
@@ -52,7 +54,7 @@ pub(super) async fn execute(
                 } else {
                     enabled.join(", ")
                 },
-                args.file.display()
+                source.file.display()
             ))
             .into());
     };
@@ -65,7 +67,7 @@ pub(super) async fn execute(
     }
     let cluster = cluster_name(args, task)?;
     // Checked before anything is created: a typo in a path must not cost a GPU hour.
-    let mounts = local_mounts(task, &args.file)?;
+    let mounts = local_mounts(task, &source.file)?;
     if !args.yes && !confirm(first, &cluster)? {
         output::message("aborted: nothing was created");
         return Ok(ExitStatus::UserError);
@@ -76,6 +78,16 @@ pub(super) async fn execute(
     }
     let key = ssh::ensure_user_key(home)?;
     let db = StateDb::open(&home.join("state.db"))?;
+    // Read before anything is created: what the run ledger says the code was.
+    let git = {
+        let dir = task
+            .workdir
+            .clone()
+            .unwrap_or_else(|| source.file.parent().map(Path::to_path_buf).unwrap_or_default());
+        tokio::task::spawn_blocking(move || ledger::git_state(&dir))
+            .await
+            .unwrap_or_default()
+    };
     let template = LaunchTemplate {
         disk_gib: task.resources.disk_size.unwrap_or(256),
         image: machine_image(task),
@@ -90,6 +102,7 @@ pub(super) async fn execute(
     let interrupt = Interrupt::listen();
     let started = SystemTime::now();
     let mut report = RunReport::new(cluster.as_str(), started);
+    let mut run_started: Option<i64> = None;
     // Not raced against the signal: a create in flight finishes, so teardown sees its nodes.
     let stage = output::Stage::start(
         hide_progress,
@@ -136,8 +149,21 @@ pub(super) async fn execute(
                     launched.candidate.offer.location,
                 ));
             }
+            let image = job_image(task, Some(launched.candidate.offer.cloud));
+            let run_id = record_run(
+                &db,
+                &cluster,
+                task,
+                source,
+                plan.as_slice(),
+                &launched.candidate,
+                git.as_ref(),
+                image.clone().or_else(|| machine_image(task)),
+            );
+            run_started = run_id;
             let job = JobPlan {
-                image: job_image(task, Some(launched.candidate.offer.cloud)),
+                run_id,
+                image,
                 cloud: launched.candidate.offer.cloud,
                 gpus_per_node: gpus_per_node(&launched.candidate),
                 mounts,
@@ -172,6 +198,9 @@ pub(super) async fn execute(
         ));
         false
     };
+    if let Some(run_id) = run_started {
+        finish_run(&db, run_id, &outcome);
+    }
     if args.json {
         report.set_attempts(&db.attempts(&cluster)?);
         let (end, code) = match &outcome {
@@ -285,8 +314,66 @@ async fn ensure_docker_image(docker: &dyn Provider) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the run's ledger record; a failure is a warning, since the nodes exist and the job
+/// should still run (and be torn down).
+#[allow(clippy::too_many_arguments)]
+fn record_run(
+    db: &StateDb,
+    cluster: &ClusterName,
+    task: &Task,
+    source: &TaskSource,
+    plan: &[Candidate],
+    chosen: &Candidate,
+    git: Option<&(String, bool)>,
+    image: Option<String>,
+) -> Option<i64> {
+    let text = String::from_utf8_lossy(&source.bytes).into_owned();
+    let start = RunStart {
+        cluster: cluster.clone(),
+        job_id: None,
+        kind: RunKind::Launch,
+        task_name: task.name.clone(),
+        task_file: Some(source.file.display().to_string()),
+        task_hash: Some(ledger::task_hash(&source.bytes)),
+        overrides: Some(ledger::run_overrides(&source.overrides, Some(&text), source.max_price)),
+        task_content: Some(text),
+        workdir_commit: git.map(|(c, _)| c.clone()),
+        workdir_dirty: git.map(|(_, d)| *d),
+        image,
+        offer: chosen.into(),
+        num_nodes: chosen.nodes,
+        candidates: ledger::beaten_candidates(plan, chosen),
+        labels: task.resources.labels.clone(),
+        started_at: unix_now(),
+    };
+    match db.start_run(&start) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            output::message(&format!("warning: could not record the run in the ledger: {e}"));
+            None
+        }
+    }
+}
+
+/// Closes the run's ledger record with how the job ended. A detached job's record stays open
+/// until `logs`, `queue` or `status` learn its exit code.
+fn finish_run(db: &StateDb, run_id: i64, outcome: &anyhow::Result<JobOutcome>) {
+    let (state, code) = match outcome {
+        Ok(JobOutcome::Detached(_)) => return,
+        Ok(JobOutcome::Exited(_, code)) => (RunState::from_exit_code(*code), Some(*code)),
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => (RunState::Interrupted, None),
+        Err(e) if e.downcast_ref::<DeadlineExceeded>().is_some() => (RunState::Failed, Some(124)),
+        Err(_) => (RunState::Failed, None),
+    };
+    if let Err(e) = db.finish_run(run_id, unix_now(), code, state) {
+        output::message(&format!("warning: could not close run {run_id} in the ledger: {e}"));
+    }
+}
+
 /// What the job needs to know about where it landed.
 struct JobPlan {
+    /// The run's ledger record, to attach the job id to.
+    run_id: Option<i64>,
     /// The container image to run in (`image_id: docker:IMAGE`).
     image: Option<String>,
     /// The cloud, for its login user and `ProxyCommand`.
@@ -405,6 +492,9 @@ async fn run_job(
     progress.done("done");
 
     let job_id = db.add_job(cluster, task.name.as_deref().unwrap_or("job"))?;
+    if let Some(run_id) = job.run_id {
+        db.set_run_job(run_id, job_id)?;
+    }
     let ips: Vec<String> = nodes
         .iter()
         .map(|n| n.private_ip.map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()))

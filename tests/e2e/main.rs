@@ -16,6 +16,7 @@ mod gcp;
 mod harness;
 mod image;
 mod jobs;
+mod ledger;
 mod lifecycle;
 mod mapped;
 mod mounts;
