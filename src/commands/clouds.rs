@@ -20,6 +20,9 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 /// The clouds this build has a provider for (the others have catalogs only).
 pub(super) fn driven() -> Vec<Cloud> {
     let mut clouds = vec![Cloud::Docker];
+    if cfg!(feature = "aws") {
+        clouds.push(Cloud::Aws);
+    }
     if cfg!(feature = "gcp") {
         clouds.push(Cloud::Gcp);
     }
@@ -32,6 +35,10 @@ pub(super) fn driven() -> Vec<Cloud> {
 pub(super) async fn provider(cloud: Cloud) -> Option<Result<Arc<dyn Provider>, ProviderError>> {
     match cloud {
         Cloud::Docker => Some(Ok(Arc::new(DockerProvider::new(DockerConfig::from_env())))),
+        #[cfg(feature = "aws")]
+        Cloud::Aws => Some(
+            broker_aws::AwsProvider::new(broker_aws::AwsConfig::from_env()).map(|p| Arc::new(p) as Arc<dyn Provider>),
+        ),
         #[cfg(feature = "gcp")]
         Cloud::Gcp => Some(
             broker_gcp::GceProvider::new(broker_gcp::GceConfig::from_env()).map(|p| Arc::new(p) as Arc<dyn Provider>),

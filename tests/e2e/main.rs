@@ -8,6 +8,8 @@
 // Helpers outside `#[test]` functions fail the test on setup errors, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "aws")]
+mod aws;
 mod burst;
 mod check;
 mod crash;
