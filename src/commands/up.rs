@@ -101,6 +101,9 @@ pub(super) async fn execute(
     let hide_progress = args.quiet || args.json;
     let interrupt = Interrupt::listen();
     let started = SystemTime::now();
+    // Counted from before the request, so it passes before the node's own timer (counted from
+    // its boot) ends the node under the job.
+    let deadline = args.max_duration.map(|d| (tokio::time::Instant::now() + d, d));
     let mut report = RunReport::new(cluster.as_str(), started);
     let mut run_started: Option<i64> = None;
     // Not raced against the signal: a create in flight finishes, so teardown sees its nodes.
@@ -129,8 +132,6 @@ pub(super) async fn execute(
         }
     };
     stage.done(if launched.is_ok() { "done" } else { "failed" });
-    // The deadline counts from the request, as the node's own timer counts from its boot.
-    let deadline = args.max_duration.map(|d| (tokio::time::Instant::now() + d, d));
 
     // From here on resources may exist: the job's outcome, a failed launch, an error or a signal
     // must all reach the teardown below when `--down` is set.
@@ -174,10 +175,20 @@ pub(super) async fn execute(
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let outcome = tokio::select! {
                 outcome = run_job(args, task, &job, &cluster, &launched.nodes, &key, home, &db) => outcome,
                 () = interrupt.wait() => Err(Interrupted.into()),
                 () = timer => Err(DeadlineExceeded(deadline.map(|(_, d)| d).unwrap_or_default()).into()),
+            };
+            // A node that ended itself at the deadline drops the connection first on a busy
+            // machine; that failure is the deadline, not an SSH problem.
+            match (outcome, deadline) {
+                (Err(e), Some((at, d)))
+                    if tokio::time::Instant::now() >= at && e.downcast_ref::<Interrupted>().is_none() =>
+                {
+                    Err(DeadlineExceeded(d).into())
+                }
+                (outcome, _) => outcome,
             }
         }
     };

@@ -1,11 +1,10 @@
 //! CI bursts: `--json` reports, `--max-duration` deadlines that hold without the CLI, and
 //! signals to a `--down` launch.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{World, fixtures};
+use crate::harness::{Stream, World};
 
 fn report(run: &crate::harness::Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {}", run.show()))
@@ -75,8 +74,8 @@ fn json_keeps_the_jobs_output_off_stdout() {
 #[test]
 fn max_duration_holds_after_the_cli_is_killed() {
     let world = World::new("deadline");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
-        .args([
+    let mut child = world.spawn_until_started(
+        &[
             "launch",
             "tasks/e2e/long.yaml",
             "-c",
@@ -84,21 +83,9 @@ fn max_duration_holds_after_the_cli_is_killed() {
             "--yes",
             "--max-duration",
             "20s",
-        ])
-        .current_dir(fixtures())
-        .env("BROKER_HOME", world.home())
-        .env("BROKER_NO_PROGRESS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("broker ended before the job started").unwrap();
-        if line.contains("started") {
-            break;
-        }
-    }
+        ],
+        Stream::Stdout,
+    );
     let launched = Instant::now();
     assert_eq!(world.containers().len(), 1);
     child.kill().unwrap();
@@ -150,8 +137,8 @@ fn a_cli_that_outlives_the_deadline_reports_it_and_tears_down() {
 #[test]
 fn sigterm_to_a_down_launch_leaves_no_node() {
     let world = World::new("sigterm");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
-        .args([
+    let child = world.spawn_until_started(
+        &[
             "launch",
             "tasks/e2e/long.yaml",
             "-c",
@@ -159,21 +146,9 @@ fn sigterm_to_a_down_launch_leaves_no_node() {
             "--yes",
             "--down",
             "--json",
-        ])
-        .current_dir(fixtures())
-        .env("BROKER_HOME", world.home())
-        .env("BROKER_NO_PROGRESS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("broker ended before the job started").unwrap();
-        if line.contains("started") {
-            break;
-        }
-    }
+        ],
+        Stream::Stderr,
+    );
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();

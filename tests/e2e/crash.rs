@@ -3,11 +3,9 @@
 //! See: issue 3. The crash points need the `failpoints` feature (the README's test command
 //! enables all features); without it a plain `cargo test` compiles only the Ctrl-C test.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::harness::{World, fixtures};
+use crate::harness::{Stream, World};
 
 #[cfg(feature = "failpoints")]
 fn crash_at(point: &str) {
@@ -90,25 +88,10 @@ fn crash_while_the_job_runs() {
 #[test]
 fn ctrl_c_with_down_tears_down_what_was_created() {
     let world = World::new("sigint");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
-        .args(["launch", "tasks/e2e/long.yaml", "-c", &world.cluster, "--yes", "--down"])
-        .current_dir(fixtures())
-        .env("BROKER_HOME", world.home())
-        .env("BROKER_NO_PROGRESS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for the job's first line: by then the node exists and the job runs on it.
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_mins(2);
-    loop {
-        let line = lines.next().expect("broker ended before the job started").unwrap();
-        if line.contains("started") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job never started");
-    }
+    let mut child = world.spawn_until_started(
+        &["launch", "tasks/e2e/long.yaml", "-c", &world.cluster, "--yes", "--down"],
+        Stream::Stdout,
+    );
     assert_eq!(world.containers().len(), 1);
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());

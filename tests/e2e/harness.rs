@@ -97,3 +97,49 @@ impl Drop for World {
 pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
+
+/// Which of broker's streams to watch for the job's first line.
+#[derive(Clone, Copy)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl World {
+    /// Starts broker with `args` in the background and returns once a line of `stream` contains
+    /// `started` (the long-running fixture job prints it): by then the node exists and the job
+    /// runs on it. The other stream is discarded.
+    pub(crate) fn spawn_until_started(&self, args: &[&str], stream: Stream) -> std::process::Child {
+        use std::io::{BufRead as _, BufReader};
+        use std::process::Stdio;
+        let (out, err) = match stream {
+            Stream::Stdout => (Stdio::piped(), Stdio::null()),
+            Stream::Stderr => (Stdio::piped(), Stdio::piped()),
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
+            .args(args)
+            .current_dir(fixtures())
+            .env("BROKER_HOME", self.home.path())
+            .env("BROKER_NO_PROGRESS", "1")
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("run broker");
+        let watched: Box<dyn std::io::Read + Send> = match stream {
+            Stream::Stdout => Box::new(child.stdout.take().unwrap()),
+            Stream::Stderr => Box::new(child.stderr.take().unwrap()),
+        };
+        let mut lines = BufReader::new(watched).lines();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+        loop {
+            let line = lines.next().expect("broker ended before the job started").unwrap();
+            if line.contains("started") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the job never started");
+        }
+        // Keep draining, so broker never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        child
+    }
+}

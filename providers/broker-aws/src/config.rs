@@ -85,7 +85,7 @@ impl Default for AwsConfig {
 }
 
 impl AwsConfig {
-    /// The defaults, overridden by the variables of [`env`]; empty values count as unset.
+    /// The defaults, overridden by the variables of [`mod@env`]; empty values count as unset.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
