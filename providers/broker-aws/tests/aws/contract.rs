@@ -229,8 +229,11 @@ async fn images_follow_the_spec_and_the_architecture() {
     provider.terminate(&arm).await.unwrap();
 }
 
+/// A zone the account cannot use (a Local Zone it has not opted into is in the catalog but not
+/// in `DescribeAvailabilityZones`) rules out that zone only; an unknown instance type is a
+/// mistake that no other place fixes.
 #[tokio::test]
-async fn unknown_zones_and_instance_types_are_invalid() {
+async fn unknown_zones_fail_over_and_unknown_instance_types_are_invalid() {
     let moto = Moto::shared();
     let provider = provider(moto);
     let cluster = cluster("bad");
@@ -244,7 +247,8 @@ async fn unknown_zones_and_instance_types_are_invalid() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Invalid, "{err}");
+    assert_eq!(err.class(), ErrorClass::Capacity, "{err}");
+    assert_eq!(err.failover(), Some(broker_provider::FailoverScope::Zone), "{err}");
     assert!(err.to_string().contains("use1-az99"), "{err}");
     let err = provider
         .launch(&LaunchSpec::new(
