@@ -28,6 +28,9 @@ use crate::{ledger, output};
 /// Where a task's workdir lands on every node (SkyPilot's path, so existing scripts work).
 const REMOTE_WORKDIR: &str = "sky_workdir";
 
+/// With `--down`, how long after the job ends a node removes itself if broker has not.
+const DOWN_BACKSTOP: Duration = Duration::from_secs(20);
+
 /// How long a node may take from "created" to "answers SSH".
 const SSH_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -534,15 +537,27 @@ async fn run_job(
     }))
     .await?;
     db.set_job(cluster, job_id, crate::state::JobState::Running, None)?;
-    if let Some(idle) = args.idle {
-        let setting = ssh::Autostop::After { idle, down: args.down };
+    // With `--down` and no `-i`, the nodes still remove themselves shortly after the job ends:
+    // this process normally tears down first, but if it dies (a killed CI runner) nothing else
+    // would. The grace leaves time to read the job's last lines and exit code.
+    let setting = match (args.idle, args.down) {
+        (Some(idle), down) => Some(ssh::Autostop::After { idle, down }),
+        (None, true) => Some(ssh::Autostop::After {
+            idle: DOWN_BACKSTOP,
+            down: true,
+        }),
+        (None, false) => None,
+    };
+    if let Some(setting) = setting {
         try_join_all(sessions.iter().map(|(node, _, session)| async move {
             ssh::set_autostop(session, setting)
                 .await
                 .with_context(|| format!("setting autostop on node {}", node.rank))
         }))
         .await?;
-        output::message(&super::power::describe(cluster, setting));
+        if args.idle.is_some() {
+            output::message(&super::power::describe(cluster, setting));
+        }
     }
     if args.detach {
         output::message(&format!(

@@ -270,3 +270,41 @@ fn detach_with_down_needs_an_idle_limit() {
     assert!(run.stderr.contains("needs `-i`"), "{}", run.show());
     assert!(world.containers().is_empty());
 }
+
+/// `--down` holds without broker: killed mid-job, the CLI cannot tear down, so the node removes
+/// itself once the job has ended (after a short grace).
+#[test]
+fn down_holds_after_the_cli_is_killed_mid_job() {
+    let world = World::new("down-backstop");
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        "resources:\n  cloud: docker\nrun: |\n  echo started\n  sleep 3\n",
+    )
+    .unwrap();
+    let mut child = world.spawn_until_started(
+        &[
+            "launch",
+            task.to_str().unwrap(),
+            "-c",
+            &world.cluster,
+            "--yes",
+            "--down",
+        ],
+        Stream::Stdout,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(world.containers().len(), 1, "the node outlives the killed CLI for now");
+    // 3 s of job, 20 s of grace, a 40 s margin for a loaded machine.
+    let limit = Instant::now() + Duration::from_secs(63);
+    while !world.containers().is_empty() {
+        assert!(
+            Instant::now() < limit,
+            "the node never removed itself: {:?}",
+            container_states(&world)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
