@@ -37,10 +37,13 @@ pub enum Command {
 
     /// Plan and launch a task file.
     ///
-    /// Reads a SkyPilot-compatible task YAML, picks the cheapest offer that satisfies it and
-    /// prints the failover plan. Flags override the file's `resources`.
+    /// Reads a SkyPilot-compatible task YAML and picks the cheapest offer that satisfies it, with
+    /// a failover plan (next zone, next region, next cloud). Without `--dry-run` it creates the
+    /// cluster on the first candidate that has capacity, syncs the workdir, runs `setup` and
+    /// `run` on every node, streams the output and exits with the job's exit code. Flags
+    /// override the file's `resources`.
     #[command(
-        after_help = "Examples:\n  broker launch train.yaml --dry-run\n  broker launch train.yaml --dry-run --gpus H100:8 --use-spot --json"
+        after_help = "Examples:\n  broker launch train.yaml --dry-run\n  broker launch train.yaml --dry-run --gpus H100:8 --use-spot --json\n  broker launch train.yaml -c exp1 --yes --down\n  broker launch ci.yaml --yes --json --down --use-spot --max-price 1.5 --max-duration 45m\n  broker launch train.yaml -c exp1 --yes --detach -i 30 --down\n  broker launch --from-run 12 --yes"
     )]
     Launch(LaunchArgs),
 
