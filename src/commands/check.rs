@@ -7,9 +7,8 @@ use broker_provider::{Cloud, ProviderError};
 use serde::Serialize;
 
 use crate::cli::CheckArgs;
-use crate::commands::{ExitStatus, clouds};
-use crate::config::Config;
-use crate::{env, output};
+use crate::commands::{ExitStatus, clouds, nodes};
+use crate::output;
 
 #[derive(Debug, Serialize)]
 struct CloudCheck {
@@ -23,10 +22,7 @@ struct CloudCheck {
 }
 
 pub(super) async fn run(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
-    let config = match env::broker_home() {
-        Some(home) => Config::load(&crate::config::path(&home))?,
-        None => Config::default(),
-    };
+    let config = nodes::settings()?;
     let asked: BTreeSet<Cloud> = if args.clouds.is_empty() {
         clouds::all()
     } else {

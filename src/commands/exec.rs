@@ -167,13 +167,7 @@ fn gpus_per_node(cluster: &crate::state::ClusterRecord) -> u32 {
         .offers
         .iter()
         .find(|o| o.instance_type == instance_type)
-        .and_then(|o| o.accelerator.as_ref())
-        .map_or(0, |a| {
-            // Catalog counts are small and positive; a fractional share is one device.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let whole = a.count.ceil().max(0.0) as u32;
-            whole
-        })
+        .map_or(0, |o| up::whole_gpus(o.accelerator.as_ref()))
 }
 
 /// A task whose `run` is `command` (`sky exec CLUSTER COMMAND`).

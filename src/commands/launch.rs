@@ -12,7 +12,7 @@ use broker_docker::{DockerConfig, DockerProvider};
 use crate::catalog::{Catalog, Origin, TableInfo};
 use crate::cli::{LaunchArgs, OverrideArgs};
 use crate::commands::{ExitStatus, UserError};
-use crate::commands::{clouds, up};
+use crate::commands::{clouds, nodes, up};
 use crate::output::json::CandidateJson;
 use crate::output::{self, table};
 use crate::task::{Overrides, Task};
@@ -46,10 +46,7 @@ pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
     let plan = optimizer::rank(&request, &catalog.offers)?;
     // A cloud is enabled when its provider is compiled in, the settings allow it and its
     // credentials work; only the plan's clouds are asked.
-    let config = match env::broker_home() {
-        Some(home) => crate::config::Config::load(&crate::config::path(&home))?,
-        None => crate::config::Config::default(),
-    };
+    let config = nodes::settings()?;
     let wanted: BTreeSet<Cloud> = plan
         .iter()
         .map(|c| c.offer.cloud)
@@ -62,7 +59,7 @@ pub(super) async fn run(args: &LaunchArgs) -> anyhow::Result<ExitStatus> {
         let home = env::broker_home().ok_or_else(|| {
             UserError::new("cannot find a home directory for broker's state").with_hint("set `BROKER_HOME`")
         })?;
-        return up::execute(args, &task, &source, &plan, &providers, &home).await;
+        return up::execute(args, &task, &source, &plan, &providers, &home, &config).await;
     }
     print_plan(args, &task, &plan, &enabled);
     Ok(ExitStatus::Success)

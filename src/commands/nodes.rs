@@ -43,6 +43,14 @@ pub(super) fn config(home: &Path) -> anyhow::Result<Config> {
     })
 }
 
+/// The settings file of broker's home, or defaults when there is no home to hold one.
+pub(super) fn settings() -> anyhow::Result<Config> {
+    match env::broker_home() {
+        Some(home) => config(&home),
+        None => Ok(Config::default()),
+    }
+}
+
 /// How to log in to a node of `cloud` whose SSH server listens on `addr`: the cloud's login user
 /// and, when the settings file names one, its `ProxyCommand`.
 pub(super) fn target(addr: SocketAddr, cloud: Cloud, config: &Config, key: &UserKey, known_hosts: &Path) -> SshTarget {

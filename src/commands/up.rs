@@ -19,6 +19,7 @@ use crate::commands::interrupt::{Interrupt, Interrupted};
 use crate::commands::launch::TaskSource;
 use crate::commands::report::{RunEnd, RunReport};
 use crate::commands::{ExitStatus, UserError};
+use crate::config::Config;
 use crate::provision::{self, LaunchTemplate, Providers};
 use crate::ssh::{self, JobSpec, UserKey};
 use crate::state::{RunKind, RunStart, RunState, StateDb, unix_now};
@@ -41,6 +42,7 @@ pub(super) async fn execute(
     plan: &[Candidate],
     providers: &Providers,
     home: &Path,
+    config: &Config,
 ) -> anyhow::Result<ExitStatus> {
     let plan: Vec<Candidate> = plan
         .iter()
@@ -179,7 +181,7 @@ pub(super) async fn execute(
                 }
             };
             let outcome = tokio::select! {
-                outcome = run_job(args, task, &job, &cluster, &launched.nodes, &key, home, &db) => outcome,
+                outcome = run_job(args, task, &job, config, &cluster, &launched.nodes, &key, home, &db) => outcome,
                 () = interrupt.wait() => Err(Interrupted.into()),
                 () = timer => Err(DeadlineExceeded(deadline.map(|(_, d)| d).unwrap_or_default()).into()),
             };
@@ -212,25 +214,15 @@ pub(super) async fn execute(
         ));
         false
     };
+    let (end, code) = run_end(&outcome);
     if let Some(run_id) = run_started {
-        finish_run(&db, run_id, &outcome);
+        finish_run(&db, run_id, end, code);
     }
     if args.json {
         report.set_attempts(&db.attempts(&cluster)?);
-        let (end, code) = match &outcome {
-            Ok(JobOutcome::Detached(id)) => {
-                report.set_job(*id);
-                (RunEnd::Running, None)
-            }
-            Ok(JobOutcome::Exited(id, code)) => {
-                report.set_job(*id);
-                (if *code == 0 { RunEnd::Succeeded } else { RunEnd::Failed }, Some(*code))
-            }
-            Err(e) if e.downcast_ref::<Interrupted>().is_some() => (RunEnd::Interrupted, None),
-            Err(e) if e.downcast_ref::<DeadlineExceeded>().is_some() => (RunEnd::DeadlineExceeded, None),
-            Err(e) if e.downcast_ref::<provision::ProvisionError>().is_some() => (RunEnd::LaunchFailed, None),
-            Err(_) => (RunEnd::Error, None),
-        };
+        if let Ok(JobOutcome::Detached(id) | JobOutcome::Exited(id, _)) = &outcome {
+            report.set_job(*id);
+        }
         report.finish(started, end, code, torn_down);
         output::data(&report.to_json());
     }
@@ -369,15 +361,28 @@ fn record_run(
     }
 }
 
+/// How a launch ended, once, for both the `--json` report and the run ledger.
+fn run_end(outcome: &anyhow::Result<JobOutcome>) -> (RunEnd, Option<i32>) {
+    match outcome {
+        Ok(JobOutcome::Detached(_)) => (RunEnd::Running, None),
+        Ok(JobOutcome::Exited(_, code)) => (if *code == 0 { RunEnd::Succeeded } else { RunEnd::Failed }, Some(*code)),
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => (RunEnd::Interrupted, None),
+        Err(e) if e.downcast_ref::<DeadlineExceeded>().is_some() => (RunEnd::DeadlineExceeded, None),
+        Err(e) if e.downcast_ref::<provision::ProvisionError>().is_some() => (RunEnd::LaunchFailed, None),
+        Err(_) => (RunEnd::Error, None),
+    }
+}
+
 /// Closes the run's ledger record with how the job ended. A detached job's record stays open
 /// until `logs`, `queue` or `status` learn its exit code.
-fn finish_run(db: &StateDb, run_id: i64, outcome: &anyhow::Result<JobOutcome>) {
-    let (state, code) = match outcome {
-        Ok(JobOutcome::Detached(_)) => return,
-        Ok(JobOutcome::Exited(_, code)) => (RunState::from_exit_code(*code), Some(*code)),
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => (RunState::Interrupted, None),
-        Err(e) if e.downcast_ref::<DeadlineExceeded>().is_some() => (RunState::Failed, Some(124)),
-        Err(_) => (RunState::Failed, None),
+fn finish_run(db: &StateDb, run_id: i64, end: RunEnd, code: Option<i32>) {
+    let (state, code) = match end {
+        RunEnd::Running => return,
+        RunEnd::Succeeded => (RunState::Succeeded, code),
+        RunEnd::Interrupted => (RunState::Interrupted, None),
+        // The ledger keeps the exit code broker itself gives for a deadline.
+        RunEnd::DeadlineExceeded => (RunState::Failed, Some(124)),
+        RunEnd::Failed | RunEnd::LaunchFailed | RunEnd::Error => (RunState::Failed, code),
     };
     if let Err(e) = db.finish_run(run_id, unix_now(), code, state) {
         output::message(&format!("warning: could not close run {run_id} in the ledger: {e}"));
@@ -430,9 +435,14 @@ fn machine_image(task: &Task) -> Option<String> {
     task.resources.image_id.clone().filter(|id| !id.starts_with("docker:"))
 }
 
-/// Whole GPUs on each node of `candidate`; a fractional share counts as one device.
+/// Whole GPUs on each node of `candidate`.
 pub(super) fn gpus_per_node(candidate: &Candidate) -> u32 {
-    candidate.offer.accelerator.as_ref().map_or(0, |a| {
+    whole_gpus(candidate.offer.accelerator.as_ref())
+}
+
+/// Whole GPU devices for an offer's accelerators; a fractional share counts as one device.
+pub(super) fn whole_gpus(accelerator: Option<&broker_provider::Accelerator>) -> u32 {
+    accelerator.map_or(0, |a| {
         // Catalog counts are small positive numbers; the cast cannot truncate meaningfully.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let whole = a.count.ceil().max(0.0) as u32;
@@ -445,6 +455,7 @@ async fn run_job(
     args: &LaunchArgs,
     task: &Task,
     job: &JobPlan,
+    config: &Config,
     cluster: &ClusterName,
     nodes: &[Node],
     key: &UserKey,
@@ -454,7 +465,6 @@ async fn run_job(
     let cluster_dir = home.join("clusters").join(cluster.as_str());
     fs_err::create_dir_all(&cluster_dir)?;
     let known_hosts = cluster_dir.join("known_hosts");
-    let config = super::nodes::config(home)?;
     // Every per-node step runs on all nodes at once, so an 8-node launch costs about what a
     // 1-node launch does.
     let quiet = args.quiet;
@@ -462,7 +472,6 @@ async fn run_job(
     let progress = output::Stage::start(hide_progress, "ssh", &format!("waiting for {} node(s)", nodes.len()));
     let sessions = try_join_all(nodes.iter().map(|node| {
         let known_hosts = &known_hosts;
-        let config = &config;
         async move {
             let addr = node
                 .ssh

@@ -233,13 +233,7 @@ ensure_watchdog() {
 
 # busy: true when a job is queued or running on this node.
 busy() {
-    [ -d "$JOBS" ] || return 1
-    for dir in "$JOBS"/*/; do
-        id=$(basename "$dir")
-        case $id in '' | *[!0-9]*) continue ;; esac
-        case $(state "$id") in queued | running) return 0 ;; esac
-    done
-    return 1
+    list | grep -Eq ' (queued|running)$'
 }
 
 # The newest of: the autostop setting, the last job's end. Idle time counts from there.

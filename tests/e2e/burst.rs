@@ -93,14 +93,9 @@ fn max_duration_holds_after_the_cli_is_killed() {
 
     // 20 s from boot, plus a 40 s margin for a loaded 2-core machine.
     let limit = launched + Duration::from_mins(1);
-    while !world.containers().is_empty() {
-        assert!(
-            Instant::now() < limit,
-            "the node outlived its deadline: {:?}",
-            world.containers()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until(&world, limit, "the node outlived its deadline", || {
+        world.containers().is_empty()
+    });
     // Broker learns of it on the next refresh, and the cluster is not left "running".
     let status = world.broker(&["status", "--refresh", "--json"]);
     assert_eq!(status.code, 0, "{}", status.show());
@@ -159,6 +154,15 @@ fn sigterm_to_a_down_launch_leaves_no_node() {
     assert!(world.containers().is_empty(), "{:?}", world.containers());
 }
 
+/// Polls `done` until it holds; past `limit` the test fails with `what` and the containers'
+/// states.
+fn wait_until(world: &World, limit: Instant, what: &str, done: impl Fn() -> bool) {
+    while !done() {
+        assert!(Instant::now() < limit, "{what}: {:?}", container_states(world));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn container_states(world: &World) -> Vec<String> {
     let out = Command::new("docker")
         .args(["ps", "-a", "--format", "{{.State}}", "--filter"])
@@ -198,10 +202,9 @@ fn an_idle_cluster_stops_by_itself_and_starts_again() {
     assert_eq!(run.code, 0, "{}", run.show());
     assert!(run.stderr.contains("stops after 4s without a job"), "{}", run.show());
     let limit = Instant::now() + Duration::from_mins(1);
-    while container_states(&world) != ["exited"] {
-        assert!(Instant::now() < limit, "never stopped: {:?}", container_states(&world));
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until(&world, limit, "never stopped", || {
+        container_states(&world) == ["exited"]
+    });
     assert_eq!(cluster_state(&world).as_deref(), Some("stopped"));
     // Stopped, not gone: it starts again and runs jobs.
     let start = world.broker(&["start", &world.cluster]);
@@ -241,14 +244,7 @@ fn autostop_down_removes_the_cluster_and_cancel_keeps_it() {
     assert_eq!(set.code, 0, "{}", set.show());
     assert!(set.stderr.contains("tears itself down after 3s"), "{}", set.show());
     let limit = Instant::now() + Duration::from_mins(1);
-    while !world.containers().is_empty() {
-        assert!(
-            Instant::now() < limit,
-            "never torn down: {:?}",
-            container_states(&world)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until(&world, limit, "never torn down", || world.containers().is_empty());
     // The record follows on refresh, and `down` has nothing left to do.
     let down = world.broker(&["down", &world.cluster]);
     assert_eq!(down.code, 0, "{}", down.show());
@@ -299,12 +295,7 @@ fn down_holds_after_the_cli_is_killed_mid_job() {
     assert_eq!(world.containers().len(), 1, "the node outlives the killed CLI for now");
     // 3 s of job, 20 s of grace, a 40 s margin for a loaded machine.
     let limit = Instant::now() + Duration::from_secs(63);
-    while !world.containers().is_empty() {
-        assert!(
-            Instant::now() < limit,
-            "the node never removed itself: {:?}",
-            container_states(&world)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until(&world, limit, "the node never removed itself", || {
+        world.containers().is_empty()
+    });
 }

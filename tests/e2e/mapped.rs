@@ -57,21 +57,7 @@ impl Drop for MappedNode {
     }
 }
 
-/// The broker key of `home` (made here, where broker would make it), as its public line.
+/// The broker key of `home`, made as broker makes it, as its public line.
 fn user_key(home: &Path) -> String {
-    let dir = home.join("keys");
-    let private = dir.join("id_ed25519");
-    if !private.exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "broker", "-f"])
-            .arg(&private)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    std::fs::read_to_string(dir.join("id_ed25519.pub"))
-        .unwrap()
-        .trim()
-        .to_owned()
+    broker::ssh::ensure_user_key(home).unwrap().public.trim().to_owned()
 }
